@@ -1,0 +1,54 @@
+import ArgumentParser
+import EmitContract
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Validate events against the v1 contract.",
+        discussion: """
+            A .json file holds one event or an array of events; .jsonl/.ndjson files and - (stdin) \
+            hold one event per line (blank lines skipped). Every violation is printed as \
+            FILE:N: CODE: path: message (N = line in JSON Lines, 1-based array position in JSON), \
+            then a last line "V valid, I invalid".
+
+            Exit 0 when all events are valid, 1 when any is invalid, 2 when a file cannot be read.
+            """
+    )
+
+    @Argument(help: "Event files (.json, .jsonl, .ndjson) or - for stdin.")
+    var files: [String] = ["-"]
+
+    func run() throws {
+        let validator = Validator.standard
+        var valid = 0
+        var invalid = 0
+        var unreadable = false
+        for file in files {
+            do {
+                try EventFileReader.forEachRecord(path: file) { record in
+                    let (position, findings) = ValidateCommand.findings(of: record, validator: validator)
+                    if findings.isEmpty {
+                        valid += 1
+                    } else {
+                        invalid += 1
+                        for finding in findings { Console.out("\(file):\(position): \(finding)") }
+                    }
+                }
+            } catch {
+                Console.error("emit validate: \(error)")
+                unreadable = true
+            }
+        }
+        Console.out("\(valid) valid, \(invalid) invalid")
+        if unreadable { throw CommandFailure(exitCode: 2, message: "") }
+        if invalid > 0 { throw CommandFailure.rejected() }
+    }
+
+    static func findings(of record: EventRecord, validator: Validator) -> (Int, [Finding]) {
+        switch record {
+        case let .line(number, text): return (number, validator.validate(jsonText: text))
+        case let .element(position, value): return (position, validator.validate(value))
+        case let .unreadable(position, message): return (position, [Finding(.invalidJSON, "$", message)])
+        }
+    }
+}

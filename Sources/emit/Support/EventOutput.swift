@@ -1,0 +1,47 @@
+import ArgumentParser
+import EmitContract
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--out`: where emitted events go (CLI.md): `-` stdout, FILE appended (created if missing).
+struct OutputOptions: ParsableArguments {
+    @Option(name: .customLong("out"), help: ArgumentHelp(
+        "Write events as JSON Lines to FILE (appended, created if missing) or - for stdout. Without --out, events go to the local outbox.",
+        valueName: "FILE|-"))
+    var destination: String?
+
+    /// Writes all events or fails before writing any line it could not write whole.
+    func write(_ events: [EnergyEvent]) throws {
+        guard let destination else {
+            throw CommandFailure.usage("the local outbox is not part of this build yet; pass --out FILE or --out -")
+        }
+        var text = ""
+        for event in events { text += event.jsonLine + "\n" }
+        if destination == "-" {
+            Console.out(String(text.dropLast()))
+            Console.flush()
+            return
+        }
+        let fd = open(destination, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CommandFailure.usage("cannot open \(destination) for appending: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                Console.error(text)
+                throw CommandFailure.usage("writing \(destination) failed (\(reason)); the events are printed above so nothing is lost")
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            throw CommandFailure.usage("fsync of \(destination) failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
