@@ -33,8 +33,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EmitContractTests", dependencies: ["EmitContract"]),
-        .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract"]),
-        .testTarget(name: "EmitCLITests", dependencies: ["EmitContract"]),
+        // Repository paths, temporary trees and process running shared by the test targets.
+        .target(name: "EmitTestSupport", path: "Tests/EmitTestSupport"),
+        .testTarget(name: "EmitContractTests", dependencies: ["EmitContract", "EmitTestSupport"]),
+        .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
+        .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

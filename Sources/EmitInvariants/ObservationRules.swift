@@ -23,7 +23,7 @@ public enum ObservationRules {
         ObservationRule("dcgm_setter", "calls a DCGM configuration or policy setter; emit only reads fields", #"dcgm[C]onfigSet|dcgm[P]olicySet"#),
         ObservationRule("ipmi_power_control", "sends an IPMI chassis power command", #"chassis["'\s,]+power["'\s,]+(on|off|cycle|reset|soft|diag)\b"#),
         ObservationRule("ipmi_power_limit", "sets or (de)activates a DCMI power limit", #"set[_]limit|dcmi["'\s,]+power["'\s,]+(de)?activat[e]"#),
-        ObservationRule("redfish_reset", "invokes a Redfish reset action", #"Reset[T]ype|#[A-Za-z]+\.Rese[t]\b"#),
+        ObservationRule("redfish_reset", "invokes a Redfish reset action", #"Reset[T]ype|(ComputerSystem|Chassis|Manager|PowerSupply)\.Rese[t]\b"#),
         ObservationRule("redfish_patch", "sends a Redfish PATCH (changes a resource, e.g. a power limit)", #"\.PATC[H]\b|"PATC[H]""#),
     ]
 
