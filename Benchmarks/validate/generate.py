@@ -2,6 +2,7 @@
 """Generates N mixed valid events as JSON Lines: measured GPU/CPU/DRAM/node, modeled tokens,
 facility windows and prorations, every one with a correct event_id. Deterministic (seeded).
 usage: generate.py N OUT.jsonl"""
+import datetime
 import hashlib
 import json
 import random
@@ -23,11 +24,12 @@ def ident(e):
     return hashlib.sha256(c.encode()).hexdigest()
 
 
+EPOCH = datetime.datetime(2026, 1, 1)
+
+
 def ts(seconds):
-    h, rem = divmod(seconds % 86400, 3600)
-    m, s = divmod(rem, 60)
-    day = 1 + seconds // 86400 % 28
-    return f"2026-11-{day:02d}T{h:02d}:{m:02d}:{s:02d}.{seconds % 1000:03d}Z"
+    t = EPOCH + datetime.timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{seconds % 1000:03d}Z"
 
 
 def event(n, rng):

@@ -76,6 +76,14 @@ public enum EventFileReader {
 
     /// Calls `body` with each non-blank line (without its `\n` or `\r\n`) and its 1-based number.
     public static func forEachLine(path: String, _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        try forEachLineBatch(path: path) { batch in
+            for (number, line) in batch { try body(number, line) }
+        }
+    }
+
+    /// Calls `body` with the complete non-blank lines of each chunk read (about 1 MiB), so a
+    /// caller can work on a batch in parallel; the buffers are valid only during the call.
+    public static func forEachLineBatch(path: String, _ body: ([(Int, UnsafeBufferPointer<UInt8>)]) throws -> Void) throws {
         let fd = try open(path)
         defer { if fd != STDIN_FILENO { close(fd) } }
         let capacity = 1 << 20
@@ -83,6 +91,7 @@ public enum EventFileReader {
         var filled = 0
         var lineNumber = 0
         var eof = false
+        var batch: [(Int, UnsafeBufferPointer<UInt8>)] = []
         while !eof {
             if filled == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
             let n = buffer.withUnsafeMutableBytes { raw in
@@ -95,6 +104,7 @@ public enum EventFileReader {
             if n == 0 { eof = true } else { filled += n }
             var consumed = 0
             try buffer.withUnsafeBufferPointer { all in
+                batch.removeAll(keepingCapacity: true)
                 while consumed < filled {
                     let rest = UnsafeBufferPointer(rebasing: all[consumed..<filled])
                     let newline = rest.firstIndex(of: 0x0A)
@@ -104,9 +114,10 @@ public enum EventFileReader {
                     var lineEnd = end
                     if lineEnd > consumed, all[lineEnd - 1] == 0x0D { lineEnd -= 1 }
                     let line = UnsafeBufferPointer(rebasing: all[consumed..<lineEnd])
-                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { try body(lineNumber, line) }
+                    if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { batch.append((lineNumber, line)) }
                     consumed = newline == nil ? filled : end + 1
                 }
+                if !batch.isEmpty { try body(batch) }
             }
             if consumed > 0 {
                 buffer.withUnsafeMutableBytes { raw in

@@ -91,8 +91,9 @@ private struct Reader {
             skipWhitespace()
             guard !atEnd, current == UInt8(ascii: "\"") else { throw error("expected a member name in double quotes") }
             let nameOffset = position
-            let name = try parseString()
-            for (existing, _) in members where existing == name {
+            let name = try parseMemberName()
+            let nameLength = name.utf8.count
+            for (existing, _) in members where existing.utf8.count == nameLength && existing == name {
                 throw JSONParseError(offset: nameOffset, reason: "member name \"\(name)\" is repeated")
             }
             skipWhitespace()
@@ -138,16 +139,28 @@ private struct Reader {
         } else {
             throw error("a number needs digits")
         }
+        var isFraction = false
         if !atEnd, current == UInt8(ascii: ".") {
+            isFraction = true
             position += 1
             guard !atEnd, isDigit(current) else { throw error("a fraction needs digits after '.'") }
             while !atEnd, isDigit(current) { position += 1 }
         }
         if !atEnd, current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            isFraction = true
             position += 1
             if !atEnd, current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
             guard !atEnd, isDigit(current) else { throw error("an exponent needs digits") }
             while !atEnd, isDigit(current) { position += 1 }
+        }
+        // Plain integers of up to 15 digits are exact in a double: no need for strtod.
+        if !isFraction, position - start <= 16 {
+            var magnitude: Int64 = 0
+            var i = bytes[start] == UInt8(ascii: "-") ? start + 1 : start
+            while i < position { magnitude = magnitude * 10 + Int64(bytes[i] - 0x30); i += 1 }
+            if position - start - (bytes[start] == UInt8(ascii: "-") ? 1 : 0) <= 15 {
+                return bytes[start] == UInt8(ascii: "-") ? -Double(magnitude) : Double(magnitude)
+            }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else {
@@ -157,6 +170,20 @@ private struct Reader {
     }
 
     @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    /// Member names the contract knows come back as shared constants: no allocation per event
+    /// for the long ones (Swift stores strings over 15 bytes on the heap).
+    mutating func parseMemberName() throws(JSONParseError) -> String {
+        let start = position + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\""),
+           let known = KnownNames.lookup(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+            position = end + 1
+            return known
+        }
+        return try parseString()
+    }
 
     mutating func parseString() throws(JSONParseError) -> String {
         position += 1
@@ -244,9 +271,31 @@ private struct Reader {
     }
 
     func decodeUTF8(_ slice: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
+        // Most members are ASCII: skip the generic validating initializer for them.
+        if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
         guard let string = String(validating: slice, as: UTF8.self) else {
             throw JSONParseError(offset: offset, reason: "string is not valid UTF-8")
         }
         return string
+    }
+}
+
+/// The contract's member names over 15 bytes, interned.
+private enum KnownNames {
+    static let names: [String] = [
+        "compute_assignment_run_id", "energy_provenance", "schema_version", "energy_joules", "energy_source",
+        "counter_resets", "counter_wraps", "joules_per_input_token", "joules_per_output_token", "facility_event_id",
+        "facility_energy_joules", "compute_share", "model_family", "facility_id", "grid_region", "recorded_at",
+        "measurement", "coefficient", "interval_ms", "pue_applied", "profile_id", "model_tier", "valid_from",
+    ].filter { $0.utf8.count > 15 }
+    static let byLength: [Int: [(bytes: [UInt8], name: String)]] = Dictionary(grouping: names.map { (Array($0.utf8), $0) }, by: { $0.0.count })
+
+    @inline(__always)
+    static func lookup(_ candidate: UnsafeBufferPointer<UInt8>) -> String? {
+        guard candidate.count > 15, let entries = byLength[candidate.count] else { return nil }
+        for entry in entries where entry.bytes.elementsEqual(candidate) {
+            return entry.name
+        }
+        return nil
     }
 }

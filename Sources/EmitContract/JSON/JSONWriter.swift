@@ -49,6 +49,16 @@ public enum JSONWriter {
     /// their short forms, the rest `\u00xx` in lowercase hex. Everything else is written as UTF-8.
     public static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Fast path: nothing to escape, copy the UTF-8 whole.
+        let copied: Bool? = string.utf8.withContiguousStorageIfAvailable { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)

@@ -5,11 +5,14 @@ import Foundation
 /// so `gpt4` is one token that does not match `gpt`, while `gpt-4` contains the token `gpt`.
 public struct BrandDenylist: Sendable {
     public let tokens: Set<String>
+    private let tokenLengths: ClosedRange<Int>
 
     public static let standard = BrandDenylist(parsing: EmbeddedData.brandDenylistText)
 
     public init(tokens: Set<String>) {
         self.tokens = Set(tokens.map { $0.lowercased() })
+        let lengths = self.tokens.map(\.count)
+        tokenLengths = (lengths.min() ?? 1)...(lengths.max() ?? 0)
     }
 
     /// One token per line; `#` starts a comment line; blank lines are ignored.
@@ -20,7 +23,7 @@ public struct BrandDenylist: Sendable {
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             tokens.insert(trimmed.lowercased())
         }
-        self.tokens = tokens
+        self.init(tokens: tokens)
     }
 
     /// The denylisted tokens in `text`, in order of appearance, with their 1-based column.
@@ -50,8 +53,36 @@ public struct BrandDenylist: Sendable {
         return found
     }
 
+    /// The first denylisted token of `text`. ASCII text (nearly all of it) is tokenized on bytes
+    /// without allocating; anything else takes the Unicode-aware path.
     public func firstMatch(in text: String) -> String? {
-        matches(in: text).first?.token
+        let fast: String?? = text.utf8.withContiguousStorageIfAvailable { bytes -> String?? in
+            guard !bytes.contains(where: { $0 >= 0x80 }) else { return .none }
+            var start = 0
+            var i = 0
+            while i <= bytes.count {
+                let isToken = i < bytes.count && BrandDenylist.isASCIIAlphanumeric(bytes[i])
+                if !isToken {
+                    let length = i - start
+                    if length >= shortest && length <= longest {
+                        let token = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self).lowercased()
+                        if tokens.contains(token) { return .some(token) }
+                    }
+                    start = i + 1
+                }
+                i += 1
+            }
+            return .some(nil)
+        } ?? nil
+        if let fast { return fast }
+        return matches(in: text).first?.token
+    }
+
+    private var shortest: Int { tokenLengths.lowerBound }
+    private var longest: Int { tokenLengths.upperBound }
+
+    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 
     static func isTokenScalar(_ scalar: Unicode.Scalar) -> Bool {

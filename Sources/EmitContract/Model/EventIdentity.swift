@@ -40,8 +40,32 @@ public struct EventIdentity: Sendable, Equatable {
         return .object(members)
     }
 
-    /// RFC 8785 serialization of the identity object.
-    public var canonicalBytes: [UInt8] { JSONWriter.canonical(jsonValue) }
+    /// RFC 8785 serialization of the identity object. The member names are fixed ASCII, so
+    /// their canonical (UTF-16) order is fixed too: written directly, without sorting.
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        out.append(UInt8(ascii: "{"))
+        func member(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+            JSONWriter.writeString(value, into: &out)
+        }
+        member("compute_assignment_run_id", computeAssignmentRunID)
+        member("device_id", deviceID)
+        member("energy_source", energySource)
+        member("facility_id", facilityID)
+        member("grain", grain)
+        member("kind", kind)
+        member("node_id", nodeID)
+        member("valid_from", validFrom)
+        member("valid_to", validTo)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 
     /// Lowercase hex SHA-256 of the canonical identity.
     public var eventID: String {
@@ -59,20 +83,27 @@ public struct EventIdentity: Sendable, Equatable {
     /// The identity members of an event object, when every present one is a string
     /// (a member of another type is a `wrong_type` finding, and then no id can be computed).
     public init?(event: JSONValue) {
+        self.init(kind: event["kind"], grain: event["grain"], energySource: event["energy_source"],
+                  computeAssignmentRunID: event["compute_assignment_run_id"], facilityID: event["facility_id"],
+                  nodeID: event["producer"]?["node_id"], deviceID: event["device"]?["id"],
+                  validFrom: event["valid_from"], validTo: event["valid_to"])
+    }
+
+    init?(kind: JSONValue?, grain: JSONValue?, energySource: JSONValue?, computeAssignmentRunID: JSONValue?,
+          facilityID: JSONValue?, nodeID: JSONValue?, deviceID: JSONValue?, validFrom: JSONValue?, validTo: JSONValue?) {
         func string(_ value: JSONValue?) -> (ok: Bool, value: String?) {
             guard let value else { return (true, nil) }
             guard case let .string(s) = value else { return (false, nil) }
             return (true, s)
         }
-        let grain = string(event["grain"]), source = string(event["energy_source"])
-        let run = string(event["compute_assignment_run_id"]), facility = string(event["facility_id"])
-        let node = string(event["producer"]?["node_id"]), device = string(event["device"]?["id"])
-        let from = string(event["valid_from"]), to = string(event["valid_to"])
-        guard grain.ok, source.ok, run.ok, facility.ok, node.ok, device.ok, from.ok, to.ok,
-              let g = grain.value, let s = source.value, let f = from.value, let t = to.value,
-              event["kind"]?.stringValue == Contract.kind
+        let g = string(grain), s = string(energySource), run = string(computeAssignmentRunID)
+        let facility = string(facilityID), node = string(nodeID), device = string(deviceID)
+        let from = string(validFrom), to = string(validTo)
+        guard g.ok, s.ok, run.ok, facility.ok, node.ok, device.ok, from.ok, to.ok,
+              let gv = g.value, let sv = s.value, let fv = from.value, let tv = to.value,
+              kind?.stringValue == Contract.kind
         else { return nil }
-        self.init(grain: g, energySource: s, computeAssignmentRunID: run.value, facilityID: facility.value,
-                  nodeID: node.value, deviceID: device.value, validFrom: f, validTo: t)
+        self.init(grain: gv, energySource: sv, computeAssignmentRunID: run.value, facilityID: facility.value,
+                  nodeID: node.value, deviceID: device.value, validFrom: fv, validTo: tv)
     }
 }

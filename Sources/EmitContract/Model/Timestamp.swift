@@ -63,7 +63,22 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     private static func parse(_ text: String, requireUTC: Bool) throws(ParseError) -> Timestamp {
-        let b = Array(text.utf8)
+        // Native strings parse in place; only a bridged string is copied.
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ parse(text, bytes: $0, requireUTC: requireUTC) }) {
+            return try parsed.get()
+        }
+        return try Array(text.utf8).withUnsafeBufferPointer { parse(text, bytes: $0, requireUTC: requireUTC) }.get()
+    }
+
+    private static func parse(_ text: String, bytes b: UnsafeBufferPointer<UInt8>, requireUTC: Bool) -> Result<Timestamp, ParseError> {
+        do throws(ParseError) {
+            return .success(try parseBytes(text, b, requireUTC: requireUTC))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func parseBytes(_ text: String, _ b: UnsafeBufferPointer<UInt8>, requireUTC: Bool) throws(ParseError) -> Timestamp {
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }
             var v = 0

@@ -41,6 +41,22 @@ public enum EnergySource: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    public func allows(_ tier: Provenance) -> Bool {
+        switch self {
+        case .tokenModel: return tier == .modeled
+        case .facilityProration: return tier == .estimated
+        default: return tier != .modeled
+        }
+    }
+
+    public func allows(_ grain: Grain) -> Bool {
+        switch self {
+        case .nvml, .dcgm, .rapl, .tokenModel, .facilityProration: return grain == .run
+        case .ipmi, .redfish, .pdu, .ups: return true
+        case .smartMeter: return grain == .facility
+        }
+    }
+
     /// A physical meter: at run grain it needs a device, a node id and `pue_applied: false`.
     public var isPhysical: Bool { self != .tokenModel && self != .facilityProration }
 }
@@ -60,6 +76,14 @@ public enum DeviceClass: String, Sendable, CaseIterable, Codable {
 
     public static func allowed(at grain: Grain) -> Set<DeviceClass> {
         grain == .run ? runGrain : facilityGrain
+    }
+
+    public func isAllowed(at grain: Grain) -> Bool {
+        switch self {
+        case .ups, .chassis, .node: return true
+        case .pduInlet, .pduOutlet, .utilityMeter: return grain == .facility
+        default: return grain == .run
+        }
     }
 }
 

@@ -23,15 +23,26 @@ struct ValidateCommand: ParsableCommand {
         var valid = 0
         var invalid = 0
         var unreadable = false
+        func report(_ position: Int, _ findings: [Finding], _ file: String) {
+            if findings.isEmpty {
+                valid += 1
+            } else {
+                invalid += 1
+                for finding in findings { Console.out("\(file):\(position): \(finding)") }
+            }
+        }
         for file in files {
             do {
-                try EventFileReader.forEachRecord(path: file) { record in
-                    let (position, findings) = ValidateCommand.findings(of: record, validator: validator)
-                    if findings.isEmpty {
-                        valid += 1
-                    } else {
-                        invalid += 1
-                        for finding in findings { Console.out("\(file):\(position): \(finding)") }
+                if EventFileReader.isJSONDocument(file) {
+                    try EventFileReader.forEachRecord(path: file) { record in
+                        let (position, findings) = ValidateCommand.findings(of: record, validator: validator)
+                        report(position, findings, file)
+                    }
+                } else {
+                    try EventFileReader.forEachLineBatch(path: file) { batch in
+                        for (number, findings) in ParallelValidation.validate(batch, with: validator) {
+                            report(number, findings, file)
+                        }
                     }
                 }
             } catch {
