@@ -25,11 +25,18 @@ let package = Package(
         // The invariant suite behind `emit check`: fixture expectations, brand and
         // observation-only scans.
         .target(name: "EmitInvariants", dependencies: ["EmitContract"]),
+        // Physical meters, one folder per interface (RAPL, NVML, DCGM), behind `EnergyMeter`.
+        .target(name: "EmitMeters", dependencies: ["EmitContract"]),
+        // Run sessions: sampling on a monotonic clock, counter tracking, power integration,
+        // window tiling, events through the builders.
+        .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),
         .executableTarget(
             name: "emit",
             dependencies: [
                 "EmitContract",
                 "EmitInvariants",
+                "EmitMeters",
+                "EmitSessions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -37,6 +44,8 @@ let package = Package(
         .target(name: "EmitTestSupport", path: "Tests/EmitTestSupport"),
         .testTarget(name: "EmitContractTests", dependencies: ["EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
+        .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

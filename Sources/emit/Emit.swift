@@ -19,7 +19,7 @@ struct Emit: AsyncParsableCommand {
             Exit codes: 0 success, 1 input rejected, 2 usage or I/O error.
             """,
         version: EmitVersion.current,
-        subcommands: [ValidateCommand.self, CheckCommand.self, CoefficientsCommand.self, ModelCommand.self]
+        subcommands: [RunCommand.self, SensorsCommand.self, ModelCommand.self, ValidateCommand.self, CheckCommand.self, CoefficientsCommand.self]
     )
 
     /// ArgumentParser exits 64 on a usage error; CLI.md promises 2.
@@ -44,6 +44,10 @@ struct Emit: AsyncParsableCommand {
                 Glibc.exit(0)
             }
             if !message.isEmpty { Console.error(message) }
+            // `emit run` never started its command: 125, as env(1) and timeout(1) do.
+            if CommandLine.arguments.dropFirst().first == RunCommand.configuration.commandName {
+                Glibc.exit(RunCommand.failedToStart)
+            }
             Glibc.exit(code == .validationFailure ? 2 : code.rawValue)
         }
         Console.flush()

@@ -106,3 +106,153 @@ final class ReadAll: @unchecked Sendable {
         return data
     }
 }
+
+/// A powercap class folder laid out as Linux does: the class folder lists every zone flat, as
+/// links into nested zone folders under devices/virtual/powercap.
+public struct PowercapTree: Sendable {
+    public let root: String          // the class folder: what EMIT_POWERCAP_ROOT points at
+    public let devices: String
+
+    public struct Zone: Sendable {
+        public let entry: String     // intel-rapl:0:1
+        public let name: String      // dram
+        public let energy: UInt64
+        public let range: UInt64
+        public init(_ entry: String, _ name: String, energy: UInt64, range: UInt64 = 262_143_328_850) {
+            self.entry = entry
+            self.name = name
+            self.energy = energy
+            self.range = range
+        }
+    }
+
+    public init(in dir: TemporaryDirectory, zones: [Zone]) throws {
+        root = dir.file("sys/class/powercap")
+        devices = dir.file("sys/devices/virtual/powercap")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for zone in zones {
+            let control = zone.entry.hasPrefix("intel-rapl-mmio") ? "intel-rapl-mmio" : "intel-rapl"
+            let parts = zone.entry.split(separator: ":")
+            let nested = parts.count == 3 ? "\(parts[0]):\(parts[1])/\(zone.entry)" : zone.entry
+            let folder = "\(devices)/\(control)/\(nested)"
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try "\(zone.name)\n".write(toFile: "\(folder)/name", atomically: true, encoding: .utf8)
+            try "\(zone.energy)\n".write(toFile: "\(folder)/energy_uj", atomically: true, encoding: .utf8)
+            try "\(zone.range)\n".write(toFile: "\(folder)/max_energy_range_uj", atomically: true, encoding: .utf8)
+            try "0\n".write(toFile: "\(folder)/constraint_0_power_limit_uw", atomically: true, encoding: .utf8)
+            try fm.createSymbolicLink(atPath: "\(root)/\(zone.entry)", withDestinationPath: "../../devices/virtual/powercap/\(control)/\(nested)")
+        }
+    }
+
+    /// The energy_uj file of a zone, through the class folder's link.
+    public func energyFile(_ entry: String) -> String { "\(root)/\(entry)/energy_uj" }
+}
+
+/// A stand-in libnvidia-ml.so.1 compiled from `Tests/EmitMetersTests/Fixtures/fake_nvml.c` with
+/// the toolchain's C compiler, loaded by emit through the real dlopen path.
+public struct FakeNVML: Sendable {
+    public let library: String
+    public let state: TemporaryDirectory
+
+    public struct GPU: Sendable {
+        public var uuid: String
+        public var name: String
+        public var energyMillijoules: UInt64?
+        public var powerMilliwatts: UInt64?
+        public init(uuid: String, name: String = "Test Accelerator 80GB", energyMillijoules: UInt64? = nil, powerMilliwatts: UInt64? = nil) {
+            self.uuid = uuid
+            self.name = name
+            self.energyMillijoules = energyMillijoules
+            self.powerMilliwatts = powerMilliwatts
+        }
+    }
+
+    public enum BuildError: Error { case noCompiler, failed(String) }
+
+    public init(gpus: [GPU]) throws {
+        state = try TemporaryDirectory("fake-nvml")
+        guard let cc = Programs.which("cc") ?? Programs.which("clang") ?? Programs.which("gcc") else { throw BuildError.noCompiler }
+        let lib = state.file("lib/libnvidia-ml.so.1")
+        try FileManager.default.createDirectory(atPath: state.file("lib"), withIntermediateDirectories: true)
+        let result = try Programs.run(cc, ["-shared", "-fPIC", "-O1", "-o", lib, Repository.path("Tests/EmitMetersTests/Fixtures/fake_nvml.c")])
+        guard result.status == 0 else { throw BuildError.failed(result.stderr) }
+        library = lib
+        try state.write("count", "\(gpus.count)\n")
+        for (i, gpu) in gpus.enumerated() {
+            try state.write("gpu\(i)/uuid", gpu.uuid)
+            try state.write("gpu\(i)/name", gpu.name)
+            if let e = gpu.energyMillijoules { try state.write("gpu\(i)/energy_mj", "\(e)\n") }
+            if let p = gpu.powerMilliwatts { try state.write("gpu\(i)/power_mw", "\(p)\n") }
+        }
+    }
+
+    public func file(_ name: String) -> String { state.file(name) }
+    public var environment: [String: String] { ["EMIT_NVML_LIBRARY": library, "FAKE_NVML_DIR": state.path] }
+}
+
+/// Serves files over HTTP on 127.0.0.1 with python3's http.server (a real peer on a real socket).
+public final class StaticHTTPServer: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+    private let root: TemporaryDirectory
+
+    public enum StartError: Error { case noPython, notReady(String) }
+
+    public init(files: [String: String]) throws {
+        root = try TemporaryDirectory("http-root")
+        for (name, text) in files { try root.write(name, text) }
+        guard let python = Programs.which("python3") else { throw StartError.noPython }
+        port = try Self.freePort()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if Self.canConnect(port: port) { return }
+            usleep(50_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw StartError.notReady("python3 http.server did not listen on \(port)")
+    }
+
+    public func url(_ path: String) -> URL {
+        URL(string: "http://127.0.0.1:\(port)/\(path)") ?? URL(fileURLWithPath: "/")
+    }
+
+    /// SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+    public func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        root.remove()
+    }
+
+    /// A port the kernel hands out for 127.0.0.1 right now.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    public static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}

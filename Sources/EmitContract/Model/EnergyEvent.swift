@@ -15,7 +15,7 @@ public struct Producer: Sendable, Equatable {
     }
 }
 
-public struct Device: Sendable, Equatable {
+public struct Device: Sendable, Hashable {
     public var deviceClass: DeviceClass
     public var id: String
     public var name: String?

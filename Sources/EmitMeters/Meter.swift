@@ -1,0 +1,57 @@
+import EmitContract
+
+/// One metered device: which interface reads it and what it is.
+public struct MeteredDevice: Sendable, Hashable {
+    public let source: EnergySource
+    public let device: Device
+
+    public init(source: EnergySource, device: Device) {
+        self.source = source
+        self.device = device
+    }
+}
+
+/// What one read of one device gave.
+public enum SampleValue: Sendable, Equatable {
+    /// A cumulative energy counter in units of 1/`unitsPerJoule` J (1e6 for RAPL's microjoules,
+    /// 1e3 for NVML's millijoules). `wrapRange` is the
+    /// counter's range where it wraps to zero (RAPL); nil for counters that never wrap, where a
+    /// decrease can only be a reset (NVML's 64-bit millijoules).
+    case counter(raw: UInt64, unitsPerJoule: Double, wrapRange: UInt64?)
+    /// An instantaneous power reading, integrated over time by the session.
+    case power(watts: Double)
+    /// The device could not be read this time (lost GPU, vanished file): a gap, never zero.
+    case unavailable(reason: String)
+}
+
+/// A device that was found but cannot be metered, or a whole interface that is missing.
+public struct MeterProblem: Sendable, Equatable {
+    public let source: EnergySource
+    public let deviceID: String?
+    public let reason: String
+
+    public init(source: EnergySource, deviceID: String? = nil, reason: String) {
+        self.source = source
+        self.deviceID = deviceID
+        self.reason = reason
+    }
+}
+
+/// A physical energy interface. Implementations only read: they never set a limit or a state.
+///
+/// A meter is used by one thread at a time (the session's sampler), which is why the classes
+/// conforming to it are `@unchecked Sendable`.
+public protocol EnergyMeter: AnyObject, Sendable {
+    var source: EnergySource { get }
+    /// The devices this meter reads, in the order `sample()` returns values.
+    var devices: [MeteredDevice] { get }
+    /// What was found but is not usable, with the reason and, where there is one, the fix.
+    var problems: [MeterProblem] { get }
+    /// The longest sampling interval (seconds) that still guarantees at most one counter wrap
+    /// between two samples; nil when the counters cannot wrap in practice.
+    var longestSafeInterval: Double? { get }
+    /// One value per device, in `devices` order.
+    func sample() -> [SampleValue]
+    /// Releases what the meter holds (library handles, sessions).
+    func close()
+}

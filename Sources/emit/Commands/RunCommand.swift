@@ -1,0 +1,221 @@
+import ArgumentParser
+import Dispatch
+import EmitContract
+import EmitMeters
+import EmitSessions
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run COMMAND and emit the measured energy of every physical meter while it ran.",
+        discussion: """
+            Counters are read just before COMMAND starts, every --interval while it runs (on a \
+            monotonic clock, so wraps and resets are caught) and right after it exits. One event \
+            per (source, device) covers the run; with --window, consecutive non-overlapping windows \
+            tile the run exactly and each is written as it closes, so a crash loses at most one.
+
+            The summary on stderr shows, per device: joules, average watts, samples, coverage and \
+            anomalies (counter wraps, resets, failed reads). With no usable meter emit says so, \
+            still runs COMMAND, and emits nothing rather than inventing a value.
+
+            SIGINT and SIGTERM sent to emit are forwarded to COMMAND; the window up to that moment \
+            is still emitted. Exit code: COMMAND's own; 128+S when COMMAND is killed by signal S; \
+            125 when emit fails before starting COMMAND.
+            """
+    )
+
+    @Option(name: .customLong("run-id"), help: "The compute_assignment_run_id the energy belongs to.")
+    var runID: String
+
+    @Option(help: ArgumentHelp("Sampling interval (250ms, 1s, ...); shortened if a counter could wrap twice.", valueName: "D"))
+    var interval: String = "1s"
+
+    @Option(help: ArgumentHelp("Emit consecutive interim windows of this length while COMMAND runs.", valueName: "D"))
+    var window: String?
+
+    @OptionGroup var meters: MeterOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    static let failedToStart: Int32 = 125
+
+    func run() throws {
+        do {
+            try meterCommand()
+        } catch let failure as CommandFailure where failure.exitCode == 2 {
+            throw CommandFailure(exitCode: Self.failedToStart, message: failure.message)
+        }
+    }
+
+    private func meterCommand() throws {
+        guard !command.isEmpty else { throw CommandFailure.usage("name the command to meter after --, e.g. emit run --run-id r1 -- ./train.sh") }
+        let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
+        let windowSeconds = try window.map { try Durations.seconds($0, flag: "--window") }
+        if let windowSeconds, windowSeconds < intervalSeconds {
+            throw CommandFailure.usage("--window (\(window ?? "")) must be at least --interval (\(interval))")
+        }
+        let sink = try EventSink(output)
+        let (opened, notes) = try meters.selection().open()
+        let configuration = RunConfiguration(runID: runID, nodeID: NodeIdentity.current(), interval: intervalSeconds, window: windowSeconds)
+        let session = RunSession(configuration: configuration, meters: opened, deliver: { sink.write($0) })
+        if session.meteredDevices.isEmpty {
+            Console.error("emit run: no physical meter is available; running the command and emitting nothing:")
+            for problem in opened.flatMap(\.problems) + notes { Console.error("  \(problem.source.rawValue): \(problem.reason)") }
+        }
+        if let note = session.intervalNote { Console.error("emit run: \(note)") }
+
+        let forwarder = SignalForwarder(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        session.start()
+        let child: pid_t
+        do { child = try ChildProcess.spawn(command) } catch {
+            _ = session.stop()
+            forwarder.restore()
+            throw CommandFailure(exitCode: Self.failedToStart, message: "cannot start \(command[0]): \(error)")
+        }
+        forwarder.forward(to: child)
+        let status = ChildProcess.wait(child)
+        let report = session.stop()
+        forwarder.restore()
+
+        RunSummary.print(report, problems: notes)
+        if let failure = sink.failure {
+            Console.error("emit run: \(failure)")
+        }
+        Console.flush()
+        throw CommandFailure(exitCode: status, message: "")
+    }
+}
+
+/// Where a run's events go; written from the sampler thread as windows close.
+final class EventSink: @unchecked Sendable {
+    private let output: OutputOptions
+    private let lock = NSLock()
+    private(set) var failure: String?
+
+    init(_ output: OutputOptions) throws {
+        guard output.destination != nil else {
+            throw CommandFailure.usage("the local outbox is not part of this build yet; pass --out FILE or --out -")
+        }
+        self.output = output
+    }
+
+    func write(_ events: [EnergyEvent]) {
+        lock.lock()
+        defer { lock.unlock() }
+        do { try output.write(events) } catch {
+            failure = "\(error)"
+        }
+    }
+}
+
+/// Spawns and reaps the metered command.
+enum ChildProcess {
+    struct SpawnError: Error, CustomStringConvertible {
+        let code: Int32
+        var description: String { String(cString: strerror(code)) }
+    }
+
+    static func spawn(_ argv: [String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // emit ignores the forwarded signals; the command must start with default handlers
+        // (an ignored disposition would survive exec).
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid = pid_t()
+        let result = posix_spawnp(&pid, argv[0], nil, &attributes, &cArgs, environ)
+        guard result == 0 else { throw SpawnError(code: result) }
+        return pid
+    }
+
+    /// The command's exit status in shell terms: its exit code, or 128+S when killed by signal S.
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 1 }
+        }
+        let signal = status & 0x7F
+        if signal == 0 { return (status >> 8) & 0xFF }
+        return 128 + signal
+    }
+}
+
+/// Forwards termination signals sent to emit to the metered command.
+final class SignalForwarder: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let signals: [Int32]
+    private let lock = NSLock()
+    private var child: pid_t?
+    private var pending: [Int32] = []
+
+    init(signals: [Int32]) {
+        self.signals = signals
+        for signalNumber in signals {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in self?.received(signalNumber) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func received(_ signalNumber: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let child { kill(child, signalNumber) } else { pending.append(signalNumber) }
+    }
+
+    func forward(to pid: pid_t) {
+        lock.lock()
+        defer { lock.unlock() }
+        child = pid
+        for signalNumber in pending { kill(pid, signalNumber) }
+        pending.removeAll()
+    }
+
+    func restore() {
+        for source in sources { source.cancel() }
+        for signalNumber in signals { signal(signalNumber, SIG_DFL) }
+    }
+}
+
+/// The human summary of a run, on stderr.
+enum RunSummary {
+    static func print(_ report: RunReport, problems notes: [MeterProblem]) {
+        guard !report.devices.isEmpty else { return }
+        let seconds = report.window?.seconds ?? 0
+        Console.error(String(format: "emit run: %@ — %.3f s, %d event(s), sampled every %.3g s", report.runID, seconds, report.eventsEmitted, report.intervalSeconds))
+        let rows = report.devices.map { d -> [String] in
+            var anomalies: [String] = []
+            if d.wraps > 0 { anomalies.append("\(d.wraps) wrap(s)") }
+            if d.resets > 0 { anomalies.append("\(d.resets) reset(s)") }
+            if d.failedReads > 0 { anomalies.append("\(d.failedReads) failed read(s): \(d.lastFailure ?? "")") }
+            return [d.device.source.rawValue, d.device.device.deviceClass.rawValue, d.device.device.id,
+                    String(format: "%.3f", d.joules), String(format: "%.2f", d.averageWatts), String(d.samples),
+                    String(format: "%.1f%%", d.coverage * 100), anomalies.isEmpty ? "-" : anomalies.joined(separator: "; ")]
+        }
+        for line in TextTable.render(header: ["SOURCE", "CLASS", "DEVICE", "JOULES", "AVG W", "SAMPLES", "COVERAGE", "ANOMALIES"], rows: rows) {
+            Console.error("  " + line)
+        }
+        let unusable = report.problems + notes
+        for problem in unusable where problem.reason.contains("permission denied") || problem.deviceID == nil {
+            Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)")
+        }
+        for failure in report.buildFailures { Console.error("  event not built: \(failure)") }
+    }
+}
