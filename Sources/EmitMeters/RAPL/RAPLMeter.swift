@@ -29,6 +29,9 @@ public final class RAPLMeter: EnergyMeter, @unchecked Sendable {
         let folder: String
         let energyPath: String
         let range: UInt64
+        /// Kept open (read-only) between samples: a sample is then one pread and one fstat,
+        /// without a path lookup.
+        var descriptor: Int32 = -1
     }
 
     /// A generous upper bound of any one zone's power, used to size the sampling interval so
@@ -116,56 +119,86 @@ public final class RAPLMeter: EnergyMeter, @unchecked Sendable {
     }
 
     public func sample() -> [SampleValue] {
-        zones.map { zone in
-            switch Self.readCounter(zone.energyPath) {
-            case .success(let raw): return .counter(raw: raw, unitsPerJoule: 1e6, wrapRange: zone.range)
-            case .failure(let reason): return .unavailable(reason: reason.description)
+        var values: [SampleValue] = []
+        values.reserveCapacity(zones.count)
+        for i in zones.indices {
+            switch read(zone: i) {
+            case .success(let raw): values.append(.counter(raw: raw, unitsPerJoule: 1e6, wrapRange: zones[i].range))
+            case .failure(let reason): values.append(.unavailable(reason: reason.description))
             }
+        }
+        return values
+    }
+
+    /// Reads a zone through its open descriptor; a zone whose file was removed (link count 0)
+    /// or that fails is reopened by path once, so a vanished zone fails instead of serving a
+    /// stale value.
+    private func read(zone i: Int) -> Result<UInt64, ReadFailureReason> {
+        if zones[i].descriptor >= 0 {
+            var info = stat()
+            if fstat(zones[i].descriptor, &info) == 0, info.st_nlink > 0,
+               case .success(let value) = Self.parseCounter(descriptor: zones[i].descriptor, path: zones[i].energyPath) {
+                return .success(value)
+            }
+            Glibc.close(zones[i].descriptor)
+            zones[i].descriptor = -1
+        }
+        let fd = open(zones[i].energyPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(Self.describe(errno, path: zones[i].energyPath)) }
+        zones[i].descriptor = fd
+        return Self.parseCounter(descriptor: fd, path: zones[i].energyPath)
+    }
+
+    public func close() {
+        for i in zones.indices where zones[i].descriptor >= 0 {
+            Glibc.close(zones[i].descriptor)
+            zones[i].descriptor = -1
         }
     }
 
-    public func close() {}
+    deinit { close() }
 
     // MARK: reading sysfs
 
-    /// Reads a counter file with open/read/close (a vanished zone then fails instead of serving
-    /// a stale value). Every open is read-only.
+    /// Reads a counter file once with open/read/close (discovery). Every open is read-only.
     static func readCounter(_ path: String) -> Result<UInt64, ReadFailureReason> {
-        var buffer = [UInt8](repeating: 0, count: 32)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            if code == EACCES || code == EPERM {
-                return .failure(ReadFailureReason("\(path): permission denied; \(permissionFix)"))
-            }
-            return .failure(ReadFailureReason("\(path): \(String(cString: strerror(code)))"))
-        }
+        guard fd >= 0 else { return .failure(describe(errno, path: path)) }
         defer { Glibc.close(fd) }
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            let code = errno
-            if code == EACCES || code == EPERM {
-                return .failure(ReadFailureReason("\(path): permission denied; \(permissionFix)"))
-            }
-            return .failure(ReadFailureReason("\(path): \(String(cString: strerror(code)))"))
+        return parseCounter(descriptor: fd, path: path)
+    }
+
+    static func describe(_ code: Int32, path: String) -> ReadFailureReason {
+        if code == EACCES || code == EPERM {
+            return ReadFailureReason("\(path): permission denied; \(permissionFix)")
         }
-        var value: UInt64 = 0
-        var digits = 0
-        for byte in buffer[0..<n] {
-            if byte >= 0x30 && byte <= 0x39 {
-                let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - 0x30))
-                if o1 || o2 { return .failure(ReadFailureReason("\(path): value out of range")) }
-                value = sum
-                digits += 1
-            } else if byte == 0x0A || byte == 0x20 {
-                break
-            } else {
-                return .failure(ReadFailureReason("\(path): not a counter value"))
+        return ReadFailureReason("\(path): \(String(cString: strerror(code)))")
+    }
+
+    /// Reads the decimal counter at offset 0 of an open file.
+    static func parseCounter(descriptor fd: Int32, path: String) -> Result<UInt64, ReadFailureReason> {
+        var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // 32 bytes on the stack
+        let n = withUnsafeMutableBytes(of: &buffer) { pread(fd, $0.baseAddress, $0.count, 0) }
+        if n < 0 { return .failure(describe(errno, path: path)) }
+        return withUnsafeBytes(of: &buffer) { raw -> Result<UInt64, ReadFailureReason> in
+            var value: UInt64 = 0
+            var digits = 0
+            for byte in raw.prefix(n) {
+                if byte >= 0x30 && byte <= 0x39 {
+                    let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - 0x30))
+                    if o1 || o2 { return .failure(ReadFailureReason("\(path): value out of range")) }
+                    value = sum
+                    digits += 1
+                } else if byte == 0x0A || byte == 0x20 {
+                    break
+                } else {
+                    return .failure(ReadFailureReason("\(path): not a counter value"))
+                }
             }
+            guard digits > 0 else { return .failure(ReadFailureReason("\(path): empty")) }
+            return .success(value)
         }
-        guard digits > 0 else { return .failure(ReadFailureReason("\(path): empty")) }
-        return .success(value)
     }
 
     static func readText(_ path: String) -> String? {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sampling cost and emit run's own footprint, on a 2-socket RAPL tree (packages + DRAM) in the
+# real powercap layout plus 8 GPUs behind the stand-in libnvidia-ml.so.1 (whose getters read
+# files, like sysfs). usage: Benchmarks/sampling/run.sh [ITERATIONS=20000] [RUN_SECONDS=60]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-20000}
+SECS=${2:-60}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cc=$(command -v cc || command -v clang)
+
+# The RAPL tree.
+root=$work/sys/class/powercap
+devs=$work/sys/devices/virtual/powercap/intel-rapl
+mkdir -p "$root"
+files=()
+for p in 0 1; do
+  mkdir -p "$devs/intel-rapl:$p/intel-rapl:$p:0"
+  echo "package-$p" > "$devs/intel-rapl:$p/name"; echo 123456789 > "$devs/intel-rapl:$p/energy_uj"
+  echo 262143328850 > "$devs/intel-rapl:$p/max_energy_range_uj"
+  echo dram > "$devs/intel-rapl:$p/intel-rapl:$p:0/name"; echo 2345678 > "$devs/intel-rapl:$p/intel-rapl:$p:0/energy_uj"
+  echo 65712999613 > "$devs/intel-rapl:$p/intel-rapl:$p:0/max_energy_range_uj"
+  ln -s "../../devices/virtual/powercap/intel-rapl/intel-rapl:$p" "$root/intel-rapl:$p"
+  ln -s "../../devices/virtual/powercap/intel-rapl/intel-rapl:$p/intel-rapl:$p:0" "$root/intel-rapl:$p:0"
+  files+=("$root/intel-rapl:$p/energy_uj" "$root/intel-rapl:$p:0/energy_uj")
+done
+# Eight GPUs behind the stand-in NVML.
+nvml=$work/nvml
+mkdir -p "$nvml/lib"
+"$cc" -shared -fPIC -O2 -o "$nvml/lib/libnvidia-ml.so.1" Tests/EmitMetersTests/Fixtures/fake_nvml.c
+echo 8 > "$nvml/count"
+for g in 0 1 2 3 4 5 6 7; do
+  mkdir -p "$nvml/gpu$g"; echo "GPU-0000000$g-aaaa-bbbb-cccc-dddddddddddd" > "$nvml/gpu$g/uuid"
+  echo "Bench GPU" > "$nvml/gpu$g/name"; echo 987654321 > "$nvml/gpu$g/energy_mj"
+  files+=("$nvml/gpu$g/lost" "$nvml/gpu$g/energy_mj")
+done
+export EMIT_POWERCAP_ROOT=$root EMIT_NVML_LIBRARY=$nvml/lib/libnvidia-ml.so.1 FAKE_NVML_DIR=$nvml EMIT_NODE_ID=bench
+
+swift build -c release --product emit >/dev/null
+swift build -c release --product emit-sample-bench >/dev/null
+bin=$(swift build -c release --show-bin-path)
+"$cc" -O2 -o "$work/raw_reads" Benchmarks/sampling/raw_reads.c
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
+for round in 1 2 3; do
+  "$work/raw_reads" "$N" "${files[@]}"
+  "$bin/emit-sample-bench" "$N"
+done
+
+echo "emit run --interval 100ms -- sleep $SECS (4 RAPL zones + 8 GPUs sampled):"
+/usr/bin/time -f "  user %U s, system %S s, wall %e s, peak RSS %M KiB" \
+  "$bin/emit" run --run-id bench --interval 100ms --out "$work/events.jsonl" -- sleep "$SECS" 2>&1 | grep -E "user|event"
