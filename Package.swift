@@ -14,6 +14,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // SHA-256 for event ids: a reviewed implementation (BoringSSL on Linux, CryptoKit on Apple).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // The outbox and the receiver's store: SQLite in WAL mode with a tested concurrency model.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // Delivery: HTTP/1.1 and TLS with a private CA per client (URLSession cannot on Linux).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),
+        // The reference receiver: an HTTP server on swift-nio, with TLS.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // gzip request bodies on both sides.
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.0.0"),
     ],
     targets: [
         // The v1 event contract: types, vocabularies, strict JSON, RFC 8785, validator, builders,
@@ -30,6 +38,18 @@ let package = Package(
         // Run sessions: sampling on a monotonic clock, counter tracking, power integration,
         // window tiling, events through the builders.
         .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),
+        // Transport: the durable outbox, delivery to an ingest endpoint, the reference receiver.
+        .target(
+            name: "EmitTransport",
+            dependencies: [
+                "EmitContract",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         .executableTarget(
             name: "emit",
             dependencies: [
@@ -37,6 +57,7 @@ let package = Package(
                 "EmitInvariants",
                 "EmitMeters",
                 "EmitSessions",
+                "EmitTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +69,7 @@ let package = Package(
         .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
+        .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

@@ -60,7 +60,7 @@ struct RunCommand: ParsableCommand {
         if let windowSeconds, windowSeconds < intervalSeconds {
             throw CommandFailure.usage("--window (\(window ?? "")) must be at least --interval (\(interval))")
         }
-        let sink = try EventSink(output)
+        let sink = EventSink(output)
         let (opened, notes) = try meters.selection().open()
         let configuration = RunConfiguration(runID: runID, nodeID: NodeIdentity.current(), interval: intervalSeconds, window: windowSeconds)
         let session = RunSession(configuration: configuration, meters: opened, deliver: { sink.write($0) })
@@ -84,10 +84,11 @@ struct RunCommand: ParsableCommand {
         forwarder.restore()
 
         RunSummary.print(report, problems: notes)
-        if let failure = sink.failure {
-            Console.error("emit run: \(failure)")
-        }
         Console.flush()
+        // Events that could not be stored are a loud failure even when the command succeeded.
+        if let failure = sink.failure {
+            throw CommandFailure(exitCode: status == 0 ? 1 : status, message: "run: \(failure)")
+        }
         throw CommandFailure(exitCode: status, message: "")
     }
 }
@@ -98,10 +99,7 @@ final class EventSink: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var failure: String?
 
-    init(_ output: OutputOptions) throws {
-        guard output.destination != nil else {
-            throw CommandFailure.usage("the local outbox is not part of this build yet; pass --out FILE or --out -")
-        }
+    init(_ output: OutputOptions) {
         self.output = output
     }
 

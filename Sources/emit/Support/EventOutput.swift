@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmitContract
+import EmitTransport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,13 +12,21 @@ struct OutputOptions: ParsableArguments {
         valueName: "FILE|-"))
     var destination: String?
 
-    /// Writes all events or fails before writing any line it could not write whole.
+    /// Writes all events durably, or fails loudly with every event printed on stderr as JSON
+    /// Lines so that nothing vanishes.
     func write(_ events: [EnergyEvent]) throws {
-        guard let destination else {
-            throw CommandFailure.usage("the local outbox is not part of this build yet; pass --out FILE or --out -")
-        }
         var text = ""
         for event in events { text += event.jsonLine + "\n" }
+        guard let destination else {
+            let path = EmitHome.outboxPath
+            do {
+                try EventDatabase(path: path).add(events)
+            } catch {
+                Console.error(String(text.dropLast()))
+                throw CommandFailure.usage("could not store \(events.count) event(s) in the outbox \(path) (\(error)); they are printed above as JSON Lines so nothing is lost")
+            }
+            return
+        }
         if destination == "-" {
             Console.out(String(text.dropLast()))
             Console.flush()

@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import CompressNIO
+import EmitContract
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// How `emit outbox flush` delivers.
+public struct FlushOptions: Sendable {
+    public var endpoint: URL
+    public var token: String?
+    public var batchSize: Int = 1000
+    public var follow = false
+    public var caFile: String?
+    public var gzip = false
+    /// Stop retrying (and leave the rest pending) after failing this long without progress.
+    public var giveUpAfter: TimeInterval = 300
+    public var pollInterval: TimeInterval = 1
+    public var requestTimeout: TimeInterval = 60
+
+    public init(endpoint: URL, token: String? = nil) {
+        self.endpoint = endpoint
+        self.token = token
+    }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    /// The endpoint URL: a base URL gets `/v1/events` appended.
+    public static func endpoint(from text: String, allowInsecureHTTP: Bool) throws -> URL {
+        guard var url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host else {
+            throw FlushError.usage("\"\(text)\" is not an http(s) URL")
+        }
+        guard scheme == "https" || scheme == "http" else { throw FlushError.usage("\"\(text)\": only http and https are supported") }
+        if scheme == "http", !isLoopback(host), !allowInsecureHTTP {
+            throw FlushError.usage("refusing plain HTTP to \(host): events and the token would cross the network unencrypted; use https, or --allow-insecure-http")
+        }
+        if url.path.isEmpty || url.path == "/" {
+            url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) + IngestProtocol.path : text + IngestProtocol.path) ?? url
+        }
+        return url
+    }
+}
+
+public enum FlushError: Error, CustomStringConvertible {
+    case usage(String)
+    case unauthorized(Int, String)
+    case gaveUp(String)
+
+    public var description: String {
+        switch self {
+        case let .usage(m): return m
+        case let .unauthorized(status, body): return "the receiver refused the token (HTTP \(status))\(body.isEmpty ? "" : ": \(body)"); nothing was marked"
+        case let .gaveUp(m): return m
+        }
+    }
+}
+
+/// What a flush did.
+public struct FlushOutcome: Sendable {
+    public var delivered = 0
+    public var duplicates = 0
+    public var rejected = 0
+    public var pending = 0
+    public var gaveUp: String?
+}
+
+/// Delivers pending outbox events in batches. A batch is marked only after the receiver answered
+/// for it, so a crash at any point leaves events pending, and the receiver's idempotence by
+/// `event_id` makes the retry harmless. 5xx, timeouts and connection errors are retried with
+/// exponential backoff and jitter; 401/403 stop at once.
+public final class Flusher: Sendable {
+    public let outbox: EventDatabase
+    public let options: FlushOptions
+    private let client: HTTPClient
+    private let log: @Sendable (String) -> Void
+
+    public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.outbox = outbox
+        self.options = options
+        self.log = log
+        var configuration = HTTPClient.Configuration()
+        if let caFile = options.caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+        }
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(options.requestTimeout)))
+        configuration.decompression = .disabled
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    public func run() async throws -> FlushOutcome {
+        var outcome = FlushOutcome()
+        var batchSize = max(1, options.batchSize)
+        var failingSince: Date?
+        var attempt = 0
+        while true {
+            let batch = try outbox.pending(limit: batchSize)
+            if batch.isEmpty {
+                if options.follow {
+                    try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
+                    continue
+                }
+                break
+            }
+            let response: (status: Int, body: [UInt8])
+            do {
+                response = try await send(batch)
+            } catch {
+                try await backoff(&attempt, &failingSince, reason: "\(error)", outcome: &outcome)
+                if outcome.gaveUp != nil { break }
+                continue
+            }
+            switch response.status {
+            case 200..<300:
+                let result = try IngestResult(json: try JSONParser.parse(response.body))
+                var rejected: [(id: String, codes: [String])] = []
+                var rejectedIDs = Set<String>()
+                for r in result.rejected where r.index >= 0 && r.index < batch.count {
+                    rejected.append((batch[r.index].eventID, r.codes))
+                    rejectedIDs.insert(batch[r.index].eventID)
+                }
+                let delivered = batch.map(\.eventID).filter { !rejectedIDs.contains($0) }
+                try outbox.markDelivered(delivered, rejected: rejected)
+                outcome.delivered += delivered.count
+                outcome.duplicates += result.duplicates
+                outcome.rejected += rejected.count
+                attempt = 0
+                failingSince = nil
+            case 401, 403:
+                throw FlushError.unauthorized(response.status, String(decoding: response.body.prefix(300), as: UTF8.self))
+            case 413 where batch.count > 1:
+                batchSize = max(1, batch.count / 2)
+                log("receiver says the batch is too large (413); sending \(batchSize) per batch")
+            case 413:
+                outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
+            case 500..<600, 408, 429:
+                try await backoff(&attempt, &failingSince, reason: "HTTP \(response.status)", outcome: &outcome)
+            default:
+                outcome.gaveUp = "the receiver answered HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            }
+            if outcome.gaveUp != nil { break }
+        }
+        outcome.pending = try outbox.counts().pending
+        return outcome
+    }
+
+    private func backoff(_ attempt: inout Int, _ failingSince: inout Date?, reason: String, outcome: inout FlushOutcome) async throws {
+        let since = failingSince ?? Date()
+        failingSince = since
+        if Date().timeIntervalSince(since) > options.giveUpAfter {
+            outcome.gaveUp = "gave up after \(Int(options.giveUpAfter)) s of failures (last: \(reason))"
+            return
+        }
+        // Exponential backoff from 100 ms, capped at 10 s, with full jitter in [0.5, 1.5).
+        let base = min(10.0, 0.1 * pow(2.0, Double(attempt)))
+        let delay = base * Double.random(in: 0.5..<1.5)
+        attempt += 1
+        log(String(format: "delivery failed (%@); retrying in %.2f s", reason, delay))
+        try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+    }
+
+    private func send(_ batch: [EventDatabase.Stored]) async throws -> (status: Int, body: [UInt8]) {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
+        for stored in batch {
+            buffer.writeString(stored.body)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        var request = HTTPClientRequest(url: options.endpoint.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: IngestProtocol.contentType)
+        if let token = options.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if options.gzip {
+            buffer = try buffer.compress(with: .gzip())
+            request.headers.add(name: "Content-Encoding", value: "gzip")
+        }
+        request.body = .bytes(buffer)
+        let response = try await client.execute(request, timeout: .seconds(Int64(options.requestTimeout)))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), Array(body.readableBytesView))
+    }
+}

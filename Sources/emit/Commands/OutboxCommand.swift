@@ -1,0 +1,244 @@
+import ArgumentParser
+import EmitContract
+import EmitTransport
+import Foundation
+
+struct OutboxCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "Inspect, fill, export and deliver the local outbox.",
+        discussion: """
+            The outbox is a SQLite database ($EMIT_HOME/outbox.sqlite, WAL, synchronous=FULL) keyed \
+            by event_id: an event is on disk before a command reports it emitted, and the same event \
+            added twice is stored once. emit run and emit model write to it when --out is not given.
+            """,
+        subcommands: [OutboxAdd.self, OutboxStatus.self, OutboxExport.self, OutboxFlush.self]
+    )
+}
+
+/// `--outbox FILE`, shared by the outbox commands.
+struct OutboxLocation: ParsableArguments {
+    @Option(name: .customLong("outbox"), help: ArgumentHelp("The outbox database (default: $EMIT_HOME/outbox.sqlite).", valueName: "FILE"))
+    var path: String?
+
+    func open() throws -> EventDatabase {
+        let file = path ?? EmitHome.outboxPath
+        do { return try EventDatabase(path: file) } catch {
+            throw CommandFailure.usage("\(error)")
+        }
+    }
+}
+
+struct OutboxAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Validate events from JSON/JSON Lines files and enqueue them, all or nothing.",
+        discussion: "Any invalid event: nothing is enqueued, every problem is listed as emit validate lists it, exit 1."
+    )
+
+    @OptionGroup var outbox: OutboxLocation
+
+    @Argument(help: "Event files (.json, .jsonl, .ndjson) or - for stdin.")
+    var files: [String] = ["-"]
+
+    func run() throws {
+        var lines: [(String, String)] = []
+        var invalid = 0
+        for file in files {
+            do {
+                try EventFileReader.forEachRecord(path: file) { record in
+                    let (position, findings) = ValidateCommand.findings(of: record, validator: .standard)
+                    if !findings.isEmpty {
+                        invalid += 1
+                        for finding in findings { Console.out("\(file):\(position): \(finding)") }
+                        return
+                    }
+                    let value: JSONValue
+                    switch record {
+                    case let .line(_, text): value = (try? JSONParser.parse(text)) ?? .null
+                    case let .element(_, element): value = element
+                    case .unreadable: return
+                    }
+                    if let id = value["event_id"]?.stringValue { lines.append((id, JSONWriter.line(value))) }
+                }
+            } catch {
+                throw CommandFailure.usage("outbox add: \(error)")
+            }
+        }
+        if invalid > 0 {
+            Console.out("\(lines.count) valid, \(invalid) invalid")
+            throw CommandFailure.rejected("outbox add: nothing enqueued: \(invalid) invalid event(s)")
+        }
+        let database = try outbox.open()
+        let added: Int
+        do { added = try database.add(lines: lines) } catch {
+            for (_, line) in lines { Console.error(line) }
+            throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(error)); they are printed above as JSON Lines")
+        }
+        Console.error("emit outbox: \(added) added, \(lines.count - added) already in the outbox")
+    }
+}
+
+struct OutboxStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Counts of pending, delivered and rejected events, and the age of the oldest pending one.")
+
+    @OptionGroup var outbox: OutboxLocation
+
+    @Flag(help: "Print one JSON object: pending, delivered, rejected, oldest_pending_age_seconds.")
+    var json = false
+
+    func run() throws {
+        let database = try outbox.open()
+        let counts: EventDatabase.Counts
+        do { counts = try database.counts() } catch { throw CommandFailure.usage("outbox status: \(error)") }
+        let age = counts.oldestPendingAddedAt.map { max(0, Date().timeIntervalSince($0)) }
+        if json {
+            Console.out(JSONWriter.line(.object([
+                ("pending", .number(Double(counts.pending))), ("delivered", .number(Double(counts.delivered))),
+                ("rejected", .number(Double(counts.rejected))), ("oldest_pending_age_seconds", age.map { .number(($0 * 1000).rounded() / 1000) } ?? .null),
+                ("path", .string(database.path)),
+            ])))
+            return
+        }
+        Console.out("outbox \(database.path)")
+        Console.out("  pending    \(counts.pending)\(age.map { String(format: " (oldest %.0f s old)", $0) } ?? "")")
+        Console.out("  delivered  \(counts.delivered)")
+        Console.out("  rejected   \(counts.rejected)")
+    }
+}
+
+struct OutboxExport: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Write outbox events as JSON Lines.")
+
+    @OptionGroup var outbox: OutboxLocation
+
+    @Flag(name: .customLong("pending"), help: "Only events not yet delivered.")
+    var pendingOnly = false
+
+    @Flag(name: .customLong("all"), help: "Every event, whatever its state (the default).")
+    var all = false
+
+    @Option(name: .customLong("out"), help: ArgumentHelp("FILE (appended) or - for stdout (the default).", valueName: "FILE|-"))
+    var destination: String = "-"
+
+    func validate() throws {
+        if pendingOnly && all { throw ValidationError("--pending and --all exclude each other") }
+    }
+
+    func run() throws {
+        let database = try outbox.open()
+        var handle: FileHandle?
+        if destination != "-" {
+            if !FileManager.default.fileExists(atPath: destination) { FileManager.default.createFile(atPath: destination, contents: nil) }
+            guard let opened = FileHandle(forWritingAtPath: destination) else { throw CommandFailure.usage("cannot open \(destination) for appending") }
+            opened.seekToEndOfFile()
+            handle = opened
+        }
+        defer { try? handle?.close() }
+        var count = 0
+        var chunk = ""
+        do {
+            try database.forEach(state: pendingOnly ? .pending : nil) { stored in
+                count += 1
+                if let handle {
+                    chunk += stored.body + "\n"
+                    if chunk.utf8.count > 1 << 20 { handle.write(Data(chunk.utf8)); chunk = "" }
+                } else {
+                    Console.out(stored.body)
+                }
+            }
+            if let handle, !chunk.isEmpty { handle.write(Data(chunk.utf8)) }
+        } catch {
+            throw CommandFailure.usage("outbox export: \(error)")
+        }
+        Console.error("emit outbox: exported \(count) event(s)")
+    }
+}
+
+struct OutboxFlush: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flush",
+        abstract: "Deliver pending events to an ingest endpoint (POST /v1/events).",
+        discussion: """
+            Batches are marked delivered or rejected only after the receiver answered for them; \
+            401/403 stop at once and change nothing; 5xx, timeouts and connection errors keep \
+            events pending and are retried with exponential backoff and jitter until \
+            --give-up-after. Plain HTTP is refused to a non-loopback host unless \
+            --allow-insecure-http.
+
+            Exit 0 when nothing is left pending, 1 when some were rejected, 3 when events remain \
+            pending after giving up, 2 on a usage or authorization error.
+            """
+    )
+
+    @OptionGroup var outbox: OutboxLocation
+
+    @Option(name: .customLong("to"), help: ArgumentHelp("The receiver, e.g. https://ingest.example:8786 (/v1/events is appended to a bare host).", valueName: "URL"))
+    var url: String
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("A file holding the bearer token.", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(help: "Events per request.")
+    var batch: Int = 1000
+
+    @Flag(help: "Keep running and deliver new events as they arrive.")
+    var follow = false
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM certificates to trust for https (a private CA).", valueName: "FILE"))
+    var caFile: String?
+
+    @Flag(name: .customLong("allow-insecure-http"), help: "Allow plain HTTP to a host that is not loopback.")
+    var allowInsecureHTTP = false
+
+    @Flag(help: "Compress request bodies with gzip.")
+    var gzip = false
+
+    @Option(name: .customLong("give-up-after"), help: ArgumentHelp("Stop retrying after failing this long without progress (e.g. 30s, 5m).", valueName: "D"))
+    var giveUpAfter: String = "5m"
+
+    func run() async throws {
+        guard batch > 0 else { throw CommandFailure.usage("--batch must be at least 1") }
+        var options: FlushOptions
+        do {
+            options = FlushOptions(endpoint: try FlushOptions.endpoint(from: url, allowInsecureHTTP: allowInsecureHTTP))
+        } catch {
+            throw CommandFailure.usage("outbox flush: \(error)")
+        }
+        options.token = try tokenFile.map(TokenFile.read)
+        options.batchSize = batch
+        options.follow = follow
+        options.caFile = caFile
+        options.gzip = gzip
+        options.giveUpAfter = try Durations.seconds(giveUpAfter, flag: "--give-up-after")
+        let flusher = try Flusher(outbox: try outbox.open(), options: options, log: { Console.error("emit outbox flush: \($0)") })
+        let outcome: FlushOutcome
+        do {
+            outcome = try await flusher.run()
+            await flusher.shutdown()
+        } catch let error as FlushError {
+            await flusher.shutdown()
+            throw CommandFailure.usage("outbox flush: \(error)")
+        } catch {
+            await flusher.shutdown()
+            throw CommandFailure(exitCode: 3, message: "outbox flush: \(error)")
+        }
+        Console.error("emit outbox flush: \(outcome.delivered) delivered (\(outcome.duplicates) already held by the receiver), \(outcome.rejected) rejected, \(outcome.pending) pending")
+        if let reason = outcome.gaveUp, outcome.pending > 0 {
+            throw CommandFailure(exitCode: 3, message: "outbox flush: \(reason)")
+        }
+        if outcome.rejected > 0 { throw CommandFailure.rejected("outbox flush: \(outcome.rejected) event(s) rejected; see emit outbox export") }
+    }
+}
+
+/// Secrets come from files, never from the command line, and are never printed.
+enum TokenFile {
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure.usage("cannot read the token file \(path)")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw CommandFailure.usage("the token file \(path) is empty") }
+        return token
+    }
+}
