@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
-        .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport"]),
+        .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// Paths in this repository, found from this source file so tests run from any directory.
 public enum Repository {
@@ -254,5 +257,75 @@ public final class StaticHTTPServer: @unchecked Sendable {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
+    }
+}
+
+/// A long-running child process (a receiver, a proxy) for tests, killed with SIGKILL on stop.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let process = Process()
+    public let log: String
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String) throws {
+        self.log = log
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let handle = FileHandle(forWritingAtPath: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits until something accepts connections on `port` (or the process died).
+    public func waitForPort(_ port: Int, seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if StaticHTTPServer.canConnect(port: port) { return true }
+            if !process.isRunning { return false }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    public func kill9() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
+
+/// A blocking HTTP request for tests (URLSession on its own delegate queue).
+public enum HTTP {
+    public struct Reply: Sendable {
+        public let status: Int
+        public let body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public static func request(_ url: String, method: String = "GET", headers: [String: String] = [:], body: Data? = nil) -> Reply {
+        guard let target = URL(string: url) else { return Reply(status: -1, body: Data()) }
+        var request = URLRequest(url: target, timeoutInterval: 30)
+        request.httpMethod = method
+        request.httpBody = body
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+        let box = ReplyBox()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            box.set(Reply(status: (response as? HTTPURLResponse)?.statusCode ?? -1, body: data ?? Data()))
+            done.signal()
+        }.resume()
+        done.wait()
+        return box.get()
+    }
+
+    private final class ReplyBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var reply = Reply(status: -1, body: Data())
+        func set(_ r: Reply) { lock.lock(); reply = r; lock.unlock() }
+        func get() -> Reply { lock.lock(); defer { lock.unlock() }; return reply }
     }
 }

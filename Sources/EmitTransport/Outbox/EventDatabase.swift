@@ -79,15 +79,41 @@ public final class EventDatabase: Sendable {
     @discardableResult
     public func add(lines: [(String, String)], state: State = .pending) throws -> Int {
         guard !lines.isEmpty else { return 0 }
-        let now = Date().timeIntervalSince1970
-        return try pool.write { db -> Int in
-            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO events(event_id, body, state, added_at) VALUES (?, ?, ?, ?)")
-            var added = 0
-            for (id, body) in lines {
-                try statement.execute(arguments: [id, body, state.rawValue, now])
-                added += db.changesCount
-            }
-            return added
+        return try addInOneTransaction(state: state) { inserter in
+            for (id, body) in lines { try inserter.insert(id: id, body: body) }
+        }.added
+    }
+
+    /// Inserts inside one transaction: everything `body` inserts commits together or not at all.
+    public final class Inserter {
+        let statement: Statement
+        let db: Database
+        let now: Double
+        let state: State
+        public private(set) var added = 0
+        public private(set) var offered = 0
+
+        init(db: Database, state: State) throws {
+            self.db = db
+            self.state = state
+            statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO events(event_id, body, state, added_at) VALUES (?, ?, ?, ?)")
+            now = Date().timeIntervalSince1970
+        }
+
+        public func insert(id: String, body: String) throws {
+            try statement.execute(arguments: [id, body, state.rawValue, now])
+            added += db.changesCount
+            offered += 1
+        }
+    }
+
+    /// Streams inserts into one transaction (a file of any size, all or nothing).
+    @discardableResult
+    public func addInOneTransaction(state: State = .pending, _ body: (Inserter) throws -> Void) throws -> (added: Int, offered: Int) {
+        try pool.write { db in
+            let inserter = try Inserter(db: db, state: state)
+            try body(inserter)
+            return (inserter.added, inserter.offered)
         }
     }
 

@@ -42,40 +42,60 @@ struct OutboxAdd: ParsableCommand {
     var files: [String] = ["-"]
 
     func run() throws {
-        var lines: [(String, String)] = []
+        // Stdin cannot be read twice: keep it in a temporary file for the second pass.
+        var paths = files
+        var spooled: String?
+        if let stdinIndex = files.firstIndex(of: "-") {
+            let spool = FileManager.default.temporaryDirectory.appendingPathComponent("emit-outbox-add-\(UUID().uuidString).jsonl").path
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            FileManager.default.createFile(atPath: spool, contents: data)
+            paths[stdinIndex] = spool
+            spooled = spool
+        }
+        defer { if let spooled { try? FileManager.default.removeItem(atPath: spooled) } }
+
+        // Pass 1: validate everything, streaming, listing every problem.
+        var valid = 0
         var invalid = 0
-        for file in files {
+        for (file, path) in zip(files, paths) {
             do {
-                try EventFileReader.forEachRecord(path: file) { record in
+                try EventFileReader.forEachRecord(path: path) { record in
                     let (position, findings) = ValidateCommand.findings(of: record, validator: .standard)
-                    if !findings.isEmpty {
+                    if findings.isEmpty { valid += 1 } else {
                         invalid += 1
                         for finding in findings { Console.out("\(file):\(position): \(finding)") }
-                        return
                     }
-                    let value: JSONValue
-                    switch record {
-                    case let .line(_, text): value = (try? JSONParser.parse(text)) ?? .null
-                    case let .element(_, element): value = element
-                    case .unreadable: return
-                    }
-                    if let id = value["event_id"]?.stringValue { lines.append((id, JSONWriter.line(value))) }
                 }
             } catch {
                 throw CommandFailure.usage("outbox add: \(error)")
             }
         }
         if invalid > 0 {
-            Console.out("\(lines.count) valid, \(invalid) invalid")
+            Console.out("\(valid) valid, \(invalid) invalid")
             throw CommandFailure.rejected("outbox add: nothing enqueued: \(invalid) invalid event(s)")
         }
+        // Pass 2: insert in one transaction, so the batch lands whole or not at all.
         let database = try outbox.open()
-        let added: Int
-        do { added = try database.add(lines: lines) } catch {
-            for (_, line) in lines { Console.error(line) }
-            throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(error)); they are printed above as JSON Lines")
+        let result: (added: Int, offered: Int)
+        do {
+            result = try database.addInOneTransaction { inserter in
+                for path in paths {
+                    try EventFileReader.forEachRecord(path: path) { record in
+                        let value: JSONValue?
+                        switch record {
+                        case let .line(_, text): value = try? JSONParser.parse(text)
+                        case let .element(_, element): value = element
+                        case .unreadable: value = nil
+                        }
+                        guard let value, let id = value["event_id"]?.stringValue else { return }
+                        try inserter.insert(id: id, body: JSONWriter.line(value))
+                    }
+                }
+            }
+        } catch {
+            throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(error)); nothing was enqueued, the input files are unchanged")
         }
-        Console.error("emit outbox: \(added) added, \(lines.count - added) already in the outbox")
+        Console.error("emit outbox: \(result.added) added, \(result.offered - result.added) already in the outbox")
     }
 }
 

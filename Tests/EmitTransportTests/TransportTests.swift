@@ -1,0 +1,277 @@
+import EmitContract
+import EmitTestSupport
+import Foundation
+import Testing
+@testable import EmitTransport
+
+/// Events made by the builders: `count` distinct measured GPU events of one run.
+func makeEvents(_ count: Int, run: String) throws -> [EnergyEvent] {
+    let from = try Timestamp(contract: "2026-11-27T09:00:00Z")
+    return try (0..<count).map { i in
+        let to = Timestamp(epochSeconds: from.epochSeconds + Int64(i) + 1, nanoseconds: 0, fractionDigits: 0)
+        return try RunMeterEventBuilder(
+            runID: run, source: .nvml, device: Device(class: .gpu, id: "GPU-\(i % 8)", index: i % 8), nodeID: "node-t",
+            window: TimeWindow(from: from, to: to), energyJoules: Double(i) + 0.5,
+            measurement: Measurement(method: .counterDelta, samples: 2, intervalMilliseconds: 1000, coverage: 1)
+        ).build(recordedAt: to)
+    }
+}
+
+func writeEvents(_ events: [EnergyEvent], to path: String) throws {
+    try events.map { $0.jsonLine + "\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+@Suite struct EventDatabaseTests {
+    @Test func storesEachEventOnceDurably() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let db = try EventDatabase(path: dir.file("state/outbox.sqlite"))
+        let events = try makeEvents(50, run: "r")
+        #expect(try db.add(events) == 50)
+        #expect(try db.add(events) == 0)
+        #expect(try db.count() == 50)
+        #expect(try db.synchronousLevel() == 2, "synchronous=FULL survives GRDB's WAL set-up")
+        #expect(try db.counts().pending == 50)
+        let batch = try db.pending(limit: 10)
+        try db.markDelivered(Array(batch.prefix(8).map(\.eventID)), rejected: batch.suffix(2).map { ($0.eventID, ["bad_energy"]) })
+        let counts = try db.counts()
+        #expect(counts.pending == 40 && counts.delivered == 8 && counts.rejected == 2)
+        #expect(try db.pending(limit: 100).first?.eventID == events[10].eventID, "insertion order")
+    }
+
+    @Test func theIngestProcessorAcceptsRejectsAndDeduplicates() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try EventDatabase(path: dir.file("recv.sqlite"))
+        let relay = try EventDatabase(path: dir.file("relay.sqlite"))
+        let processor = IngestProcessor(store: store, forwardOutbox: relay)
+        let events = try makeEvents(3, run: "r")
+        var body = events.map(\.jsonLine).joined(separator: "\n") + "\n\n{\"kind\": 1}\nnot json\n"
+        var result = try processor.ingest(Array(body.utf8))
+        #expect(result.accepted == 3 && result.duplicates == 0)
+        #expect(result.rejected.map(\.index) == [3, 4])
+        #expect(result.rejected.first?.codes.contains("wrong_type") == true)
+        #expect(result.rejected.last?.codes == ["invalid_json"])
+        body = events[0].jsonLine
+        result = try processor.ingest(Array(body.utf8))
+        #expect(result.accepted == 0 && result.duplicates == 1)
+        #expect(try store.count() == 3)
+        #expect(try relay.counts().pending == 3)
+        #expect(throws: IngestProcessor.NotJSONLines.self) { try processor.ingest([0xFF, 0xFE, 0x0A]) }
+        #expect(throws: IngestProcessor.NotJSONLines.self) { try processor.ingest(Array("\n \n".utf8)) }
+    }
+
+    @Test func endpointsAreCheckedBeforeAnythingIsSent() throws {
+        #expect(try FlushOptions.endpoint(from: "http://127.0.0.1:8786", allowInsecureHTTP: false).absoluteString == "http://127.0.0.1:8786/v1/events")
+        #expect(try FlushOptions.endpoint(from: "https://ingest.example/custom/path", allowInsecureHTTP: false).path == "/custom/path")
+        #expect(throws: FlushError.self) { try FlushOptions.endpoint(from: "http://192.0.2.10:8786", allowInsecureHTTP: false) }
+        #expect(try FlushOptions.endpoint(from: "http://192.0.2.10:8786", allowInsecureHTTP: true).host == "192.0.2.10")
+        #expect(throws: FlushError.self) { try FlushOptions.endpoint(from: "ftp://x", allowInsecureHTTP: true) }
+    }
+}
+
+/// Real processes, real sockets on 127.0.0.1, real SQLite files.
+@Suite(.serialized) struct DeliveryTests {
+    let dir: TemporaryDirectory
+    let token: String
+
+    init() throws {
+        dir = try TemporaryDirectory("delivery")
+        token = try dir.write("token", "tok-\(UUID().uuidString)\n")
+    }
+
+    func startReceiver(_ name: String = "recv", extra: [String] = [], environment: [String: String] = [:]) throws -> (BackgroundProcess, Int) {
+        let port = try StaticHTTPServer.freePort()
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--listen", "127.0.0.1:\(port)", "--db", dir.file("\(name).sqlite"), "--token-file", token] + extra,
+                                             environment: environment, log: dir.file("\(name).log"))
+        #expect(receiver.waitForPort(port), "\(receiver.output)")
+        return (receiver, port)
+    }
+
+    func emit(_ args: [String], home: String = "home") throws -> ProcessResult {
+        try Programs.run(Programs.emit, args, environment: ["EMIT_HOME": dir.file(home)])
+    }
+
+    func storedIDs(port: Int) -> [String] {
+        let reply = HTTP.request("http://127.0.0.1:\(port)/v1/events", headers: ["Authorization": "Bearer \((try? String(contentsOfFile: token, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")"])
+        return reply.text.split(separator: "\n").compactMap { (try? JSONParser.parse(String($0)))?["event_id"]?.stringValue }
+    }
+
+    func status(home: String = "home") throws -> JSONValue {
+        try JSONParser.parse(try emit(["outbox", "status", "--json"], home: home).stdout.trimmingCharacters(in: .newlines))
+    }
+
+    @Test func killNineMidFlushThenRestartDeliversEveryEventExactlyOnce() throws {
+        defer { dir.remove() }
+        let events = try makeEvents(6000, run: "kill9")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, port) = try startReceiver()
+        defer { receiver.kill9() }
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--batch", "10"],
+                                          environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
+        Thread.sleep(forTimeInterval: 0.8)
+        flush.kill9()
+        let midway = try status()
+        #expect((midway["pending"]?.integerValue ?? 0) > 0, "killed before the end: \(midway)")
+        let again = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--batch", "500"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let ids = storedIDs(port: port)
+        #expect(ids.count == 6000)
+        #expect(Set(ids) == Set(events.map(\.eventID)))
+        #expect(try status()["pending"] == .number(0))
+    }
+
+    @Test func receiverDownThenUpAndFaultsInTheWayStillDeliverOnce() throws {
+        defer { dir.remove() }
+        let events = try makeEvents(300, run: "faults")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        // The proxy answers 503, drops connections and stalls before it forwards anything.
+        let upstreamPort = try StaticHTTPServer.freePort()
+        let proxyPort = try StaticHTTPServer.freePort()
+        let python = try #require(Programs.which("python3"))
+        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "503,drop,503,slow,drop"],
+                                          log: dir.file("proxy.log"))
+        defer { proxy.kill9() }
+        #expect(proxy.waitForPort(proxyPort))
+        // The receiver behind the proxy starts only after the flush has begun failing.
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--batch", "40", "--give-up-after", "60s"],
+                                          environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
+        Thread.sleep(forTimeInterval: 1.5)
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--listen", "127.0.0.1:\(upstreamPort)", "--db", dir.file("recv.sqlite"), "--token-file", token],
+                                             log: dir.file("recv.log"))
+        defer { receiver.kill9() }
+        #expect(receiver.waitForPort(upstreamPort))
+        flush.process.waitUntilExit()
+        #expect(flush.process.terminationStatus == 0, "\(flush.output)")
+        #expect(flush.output.contains("retrying"))
+        let ids = storedIDs(port: upstreamPort)
+        #expect(ids.count == 300 && Set(ids).count == 300)
+        #expect(try status()["delivered"] == .number(300))
+    }
+
+    @Test func aWrongTokenDeliversAndMarksNothing() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(20, run: "tok"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, port) = try startReceiver()
+        defer { receiver.kill9() }
+        let wrong = try dir.write("wrong", "not-the-token\n")
+        let result = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", wrong])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("401"))
+        #expect(!result.stderr.contains("not-the-token"), "tokens are never printed")
+        #expect(try status()["pending"] == .number(20))
+        #expect(storedIDs(port: port).isEmpty)
+        #expect(!receiver.output.contains("not-the-token"))
+    }
+
+    @Test func oversizedMalformedAndUnauthorizedBodiesGetClearStatuses() throws {
+        defer { dir.remove() }
+        let (receiver, port) = try startReceiver(extra: ["--max-body", "4096"])
+        defer { receiver.kill9() }
+        let auth = ["Authorization": "Bearer \(try String(contentsOfFile: token, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))"]
+        let url = "http://127.0.0.1:\(port)/v1/events"
+        let big = Data(try makeEvents(20, run: "big").map { $0.jsonLine + "\n" }.joined().utf8)
+        #expect(HTTP.request(url, method: "POST", headers: auth, body: big).status == 413)
+        #expect(HTTP.request(url, method: "POST", headers: auth, body: Data([0xFF, 0xFE, 0x00, 0x0A])).status == 400)
+        #expect(HTTP.request(url, method: "POST", headers: auth, body: Data("\n\n".utf8)).status == 400)
+        #expect(HTTP.request(url, method: "POST", body: Data("{}\n".utf8)).status == 401)
+        #expect(HTTP.request(url, method: "POST", headers: ["Authorization": "Bearer nope"], body: Data("{}\n".utf8)).status == 401)
+        #expect(HTTP.request(url, headers: [:]).status == 401)
+        let healthy = HTTP.request("http://127.0.0.1:\(port)/healthz")
+        #expect(healthy.status == 200)
+        // A 413 for a batch makes flush halve it until it fits.
+        try writeEvents(try makeEvents(12, run: "halve"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let flushed = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--batch", "12"])
+        #expect(flushed.status == 0, "\(flushed.stderr)")
+        #expect(flushed.stderr.contains("413"))
+        #expect(storedIDs(port: port).count == 12)
+    }
+
+    @Test func gzipTLSAndARelayDeliverUpstream() throws {
+        defer { dir.remove() }
+        guard let openssl = Programs.which("openssl") else {
+            if Programs.peersRequired { Issue.record("openssl is required (EMIT_REQUIRE_PEERS=1)") }
+            return
+        }
+        let cert = dir.file("cert.pem"), key = dir.file("key.pem")
+        let made = try Programs.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                                              "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        // Upstream over TLS; a relay in front of it over plain loopback HTTP.
+        let (upstream, upstreamPort) = try startReceiver("upstream", extra: ["--tls-cert", cert, "--tls-key", key])
+        defer { upstream.kill9() }
+        let (relay, relayPort) = try startReceiver("relay", extra: ["--forward-to", "https://127.0.0.1:\(upstreamPort)", "--forward-token-file", token,
+                                                                    "--ca-file", cert, "--outbox", dir.file("relay-outbox.sqlite")])
+        defer { relay.kill9() }
+        let events = try makeEvents(100, run: "relay")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let flushed = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(relayPort)", "--token-file", token, "--gzip"])
+        #expect(flushed.status == 0, "\(flushed.stderr)")
+        let deadline = Date().addingTimeInterval(15)
+        var upstreamIDs: [String] = []
+        while Date() < deadline {
+            let reply = HTTP.request("https://127.0.0.1:\(upstreamPort)/v1/events", headers: ["Authorization": "Bearer \(try String(contentsOfFile: token, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))"])
+            if reply.status == -1 { break }  // URLSession cannot trust the private CA on Linux: read through flush's own outcome instead
+            upstreamIDs = reply.text.split(separator: "\n").map(String.init)
+            if upstreamIDs.count == 100 { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        // The relay's outbox tells what reached upstream, whatever URLSession can verify.
+        let relayDB = try EventDatabase(path: dir.file("relay-outbox.sqlite"))
+        var counts = try relayDB.counts()
+        while counts.delivered < 100, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            counts = try relayDB.counts()
+        }
+        #expect(counts.delivered == 100, "\(relay.output)")
+        let upstreamStore = try EventDatabase(path: dir.file("upstream.sqlite"))
+        #expect(try upstreamStore.count() == 100)
+        // Plain HTTP to a host that is not loopback is refused before anything is sent.
+        let refused = try emit(["outbox", "flush", "--to", "http://192.0.2.10:8786", "--token-file", token])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("refusing plain HTTP"))
+    }
+
+    @Test func concurrentWritersLoseNothingAndAFullDiskIsLoud() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(3000, run: "writer-a"), to: dir.file("a.jsonl"))
+        try writeEvents(try makeEvents(3000, run: "writer-b"), to: dir.file("b.jsonl"))
+        let a = try BackgroundProcess(Programs.emit, ["outbox", "add", dir.file("a.jsonl")], environment: ["EMIT_HOME": dir.file("home")], log: dir.file("a.log"))
+        let b = try BackgroundProcess(Programs.emit, ["outbox", "add", dir.file("b.jsonl")], environment: ["EMIT_HOME": dir.file("home")], log: dir.file("b.log"))
+        a.process.waitUntilExit()
+        b.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 0 && b.process.terminationStatus == 0, "\(a.output)\(b.output)")
+        #expect(try status()["pending"] == .number(6000))
+
+        // All or nothing: one invalid event among valid ones enqueues nothing.
+        let valid = try makeEvents(5, run: "mixed").map(\.jsonLine)
+        try (valid + [try Repository.text("fixtures/conformance/invalid/bad-energy-negative.jsonl").trimmingCharacters(in: .newlines)])
+            .joined(separator: "\n").write(toFile: dir.file("mixed.jsonl"), atomically: true, encoding: .utf8)
+        let mixed = try emit(["outbox", "add", dir.file("mixed.jsonl")])
+        #expect(mixed.status == 1)
+        #expect(mixed.stdout.contains("mixed.jsonl:6: bad_energy"))
+        #expect(try status()["pending"] == .number(6000))
+
+        // A full disk: a tiny tmpfs where this test may mount one, else an EMIT_HOME that cannot be created.
+        let full = dir.file("full")
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        let mounted = (try? Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=48k", "tmpfs", full]))?.status == 0
+        defer { if mounted { _ = try? Programs.run("/bin/umount", [full]) } }
+        let home = mounted ? full : "/dev/null/emit-home"
+        if mounted {
+            // Fill the tmpfs so SQLite cannot grow its files.
+            _ = try? Programs.run("/bin/sh", ["-c", "head -c 1000000 /dev/zero > '\(full)/filler'"])
+        }
+        let model = try Programs.run(Programs.emit, ["model", "--run-id", "r-full", "--profile", "managed-small-v1", "--input-tokens", "10",
+                                                    "--output-tokens", "5", "--from", "2026-11-27T09:00:00Z", "--to", "2026-11-27T09:01:00Z"],
+                                     environment: ["EMIT_HOME": home])
+        #expect(model.status != 0)
+        #expect(model.stderr.contains("\"energy_source\":\"token_model\""), "the event is printed so nothing vanishes")
+        #expect(model.stderr.contains("could not store"))
+    }
+}
