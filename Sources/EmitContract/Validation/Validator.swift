@@ -16,6 +16,17 @@ public struct Validator: Sendable {
         }
     }
 
+    /// Validates one JSON text and returns its `event_id` when the event is valid, so a caller
+    /// that stores valid events needs no second parse.
+    public func validateKeepingID(jsonText bytes: UnsafeBufferPointer<UInt8>) -> (findings: [Finding], eventID: String?) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes) } catch {
+            return ([Finding(.invalidJSON, "$", error.description)], nil)
+        }
+        let findings = validate(value)
+        return (findings, value["event_id"]?.stringValue)
+    }
+
     public func validate(jsonText text: String) -> [Finding] {
         Array(text.utf8).withUnsafeBufferPointer { validate(jsonText: $0) }
     }

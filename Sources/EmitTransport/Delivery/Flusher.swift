@@ -18,6 +18,8 @@ public struct FlushOptions: Sendable {
     public var giveUpAfter: TimeInterval = 300
     public var pollInterval: TimeInterval = 1
     public var requestTimeout: TimeInterval = 60
+    /// Batches on the wire at once (each is a disjoint range of the outbox).
+    public var maxInFlight = 4
 
     public init(endpoint: URL, token: String? = nil) {
         self.endpoint = endpoint
@@ -96,57 +98,90 @@ public final class Flusher: Sendable {
         try? await client.shutdown()
     }
 
+    /// One batch on its way: the events and what happened to the request.
+    private enum Attempt: Sendable {
+        case answered(batch: [EventDatabase.Stored], status: Int, body: [UInt8])
+        case failed(batch: [EventDatabase.Stored], reason: String)
+    }
+
     public func run() async throws -> FlushOutcome {
         var outcome = FlushOutcome()
         var batchSize = max(1, options.batchSize)
         var failingSince: Date?
         var attempt = 0
-        while true {
-            let batch = try outbox.pending(limit: batchSize)
-            if batch.isEmpty {
-                if options.follow {
-                    try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
-                    continue
+        var cursor: Int64 = 0           // highest seq handed to a request
+        var retry: [[EventDatabase.Stored]] = []
+        try await withThrowingTaskGroup(of: Attempt.self) { group in
+            var inFlight = 0
+            while true {
+                // Keep up to `maxInFlight` batches on the wire: the receiver's durable write of
+                // one overlaps the next request. Batches are disjoint ranges of seq.
+                while inFlight < options.maxInFlight, outcome.gaveUp == nil {
+                    let batch: [EventDatabase.Stored]
+                    if let again = retry.popLast() { batch = again } else {
+                        batch = try outbox.pending(limit: batchSize, after: cursor)
+                        guard let last = batch.last else { break }
+                        cursor = last.seq
+                    }
+                    inFlight += 1
+                    group.addTask { [self] in
+                        do {
+                            let response = try await send(batch)
+                            return .answered(batch: batch, status: response.status, body: response.body)
+                        } catch {
+                            return .failed(batch: batch, reason: "\(error)")
+                        }
+                    }
                 }
-                break
-            }
-            let response: (status: Int, body: [UInt8])
-            do {
-                response = try await send(batch)
-            } catch {
-                try await backoff(&attempt, &failingSince, reason: "\(error)", outcome: &outcome)
-                if outcome.gaveUp != nil { break }
-                continue
-            }
-            switch response.status {
-            case 200..<300:
-                let result = try IngestResult(json: try JSONParser.parse(response.body))
-                var rejected: [(id: String, codes: [String])] = []
-                var rejectedIDs = Set<String>()
-                for r in result.rejected where r.index >= 0 && r.index < batch.count {
-                    rejected.append((batch[r.index].eventID, r.codes))
-                    rejectedIDs.insert(batch[r.index].eventID)
+                if inFlight == 0 {
+                    if options.follow, outcome.gaveUp == nil {
+                        try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
+                        cursor = 0  // pick up anything still pending, in order
+                        continue
+                    }
+                    break
                 }
-                let delivered = batch.map(\.eventID).filter { !rejectedIDs.contains($0) }
-                try outbox.markDelivered(delivered, rejected: rejected)
-                outcome.delivered += delivered.count
-                outcome.duplicates += result.duplicates
-                outcome.rejected += rejected.count
-                attempt = 0
-                failingSince = nil
-            case 401, 403:
-                throw FlushError.unauthorized(response.status, String(decoding: response.body.prefix(300), as: UTF8.self))
-            case 413 where batch.count > 1:
-                batchSize = max(1, batch.count / 2)
-                log("receiver says the batch is too large (413); sending \(batchSize) per batch")
-            case 413:
-                outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
-            case 500..<600, 408, 429:
-                try await backoff(&attempt, &failingSince, reason: "HTTP \(response.status)", outcome: &outcome)
-            default:
-                outcome.gaveUp = "the receiver answered HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+                guard let finished = try await group.next() else { break }
+                inFlight -= 1
+                switch finished {
+                case let .failed(batch, reason):
+                    retry.append(batch)
+                    try await backoff(&attempt, &failingSince, reason: reason, outcome: &outcome)
+                case let .answered(batch, status, body):
+                    switch status {
+                    case 200..<300:
+                        let result = try IngestResult(json: try JSONParser.parse(body))
+                        var rejected: [(seq: Int64, codes: [String])] = []
+                        for r in result.rejected where r.index >= 0 && r.index < batch.count {
+                            rejected.append((batch[r.index].seq, r.codes))
+                        }
+                        if let first = batch.first?.seq, let last = batch.last?.seq {
+                            try outbox.markDelivered(seqs: first...last, rejected: rejected)
+                        }
+                        outcome.delivered += batch.count - rejected.count
+                        outcome.duplicates += result.duplicates
+                        outcome.rejected += rejected.count
+                        attempt = 0
+                        failingSince = nil
+                    case 401, 403:
+                        group.cancelAll()
+                        throw FlushError.unauthorized(status, String(decoding: body.prefix(300), as: UTF8.self))
+                    case 413 where batch.count > 1:
+                        let half = batch.count / 2
+                        batchSize = max(1, min(batchSize, half))
+                        retry.append(Array(batch[half...]))
+                        retry.append(Array(batch[..<half]))
+                        log("receiver says the batch is too large (413); sending \(batchSize) per batch")
+                    case 413:
+                        outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
+                    case 500..<600, 408, 429:
+                        retry.append(batch)
+                        try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", outcome: &outcome)
+                    default:
+                        outcome.gaveUp = "the receiver answered HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
+                    }
+                }
             }
-            if outcome.gaveUp != nil { break }
         }
         outcome.pending = try outbox.counts().pending
         return outcome

@@ -94,26 +94,19 @@ public struct IngestProcessor: Sendable {
                 start = i + 1
             }
             guard !lines.isEmpty else { throw NotJSONLines(description: "the body holds no event") }
-            let findings = ParallelValidation.validate(lines, with: validator)
+            let results = ParallelValidation.validateKeepingIDs(lines, with: validator)
             var valid: [(String, String)] = []
             var rejected: [IngestResult.Rejected] = []
-            for ((index, line), (_, problems)) in zip(lines, findings) {
-                let text = String(decoding: line, as: UTF8.self)
-                if problems.isEmpty, let id = Self.eventID(of: text) {
-                    valid.append((id, text))
+            for ((index, line), (_, problems, id)) in zip(lines, results) {
+                if problems.isEmpty, let id {
+                    valid.append((id, String(decoding: line, as: UTF8.self)))
                 } else {
-                    rejected.append(IngestResult.Rejected(index: index, eventID: Self.eventID(of: text),
-                                                          codes: Array(Set(problems.map(\.code.rawValue))).sorted()))
+                    rejected.append(IngestResult.Rejected(index: index, eventID: id, codes: Array(Set(problems.map(\.code.rawValue))).sorted()))
                 }
             }
             let added = try store.add(lines: valid, state: .delivered)
             if let forwardOutbox { try forwardOutbox.add(lines: valid) }
             return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
         }
-    }
-
-    /// The event id of a line when it parses as an object with a string `event_id`.
-    static func eventID(of line: String) -> String? {
-        (try? JSONParser.parse(line))?["event_id"]?.stringValue
     }
 }

@@ -33,16 +33,31 @@ public final class EventDatabase: Sendable {
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
+        // A 32 MiB page cache keeps the event_id index (random keys) in memory for large stores.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
         configuration.label = "emit-events"
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            // GRDB's WAL set-up resets `synchronous` after prepareDatabase, so set it here, on
-            // the writer, after the pool is open.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try Self.migrator.migrate(pool)
-        } catch {
-            throw OpenError(path: path, reason: "\(error)")
+        // Opening switches the file to WAL, which needs a moment of exclusive access: another
+        // process in the middle of a large transaction makes it busy, so opening waits and retries.
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            do {
+                pool = try Self.open(path: path, configuration: configuration)
+                break
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            } catch {
+                throw OpenError(path: path, reason: "\(error)")
+            }
         }
+    }
+
+    private static func open(path: String, configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's WAL set-up resets `synchronous` after prepareDatabase, so set it here, on the
+        // writer, after the pool is open.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try migrator.migrate(pool)
+        return pool
     }
 
     static var migrator: DatabaseMigrator {
@@ -164,6 +179,18 @@ public final class EventDatabase: Sendable {
             for id in ids { try delivered.execute(arguments: [now, id]) }
             let refused = try db.cachedStatement(sql: "UPDATE events SET state = 2, codes = ?, updated_at = ? WHERE event_id = ? AND state = 0")
             for (id, codes) in rejected { try refused.execute(arguments: [codes.joined(separator: ","), now, id]) }
+        }
+    }
+
+    /// Marks a delivered batch by its sequence numbers: every pending event in `seqs` delivered
+    /// except the rejected ones. Integer keys make this cheap for large batches.
+    public func markDelivered(seqs: ClosedRange<Int64>, rejected: [(seq: Int64, codes: [String])]) throws {
+        let now = Date().timeIntervalSince1970
+        try pool.write { db in
+            let refused = try db.cachedStatement(sql: "UPDATE events SET state = 2, codes = ?, updated_at = ? WHERE seq = ? AND state = 0")
+            for (seq, codes) in rejected { try refused.execute(arguments: [codes.joined(separator: ","), now, seq]) }
+            try db.execute(sql: "UPDATE events SET state = 1, updated_at = ? WHERE seq BETWEEN ? AND ? AND state = 0",
+                           arguments: [now, seqs.lowerBound, seqs.upperBound])
         }
     }
 

@@ -16,6 +16,9 @@ struct OutboxCommand: ParsableCommand {
     )
 }
 
+/// Thrown inside the insert transaction to roll it back when any event is invalid.
+private struct RolledBack: Error {}
+
 /// `--outbox FILE`, shared by the outbox commands.
 struct OutboxLocation: ParsableArguments {
     @Option(name: .customLong("outbox"), help: ArgumentHelp("The outbox database (default: $EMIT_HOME/outbox.sqlite).", valueName: "FILE"))
@@ -54,44 +57,47 @@ struct OutboxAdd: ParsableCommand {
         }
         defer { if let spooled { try? FileManager.default.removeItem(atPath: spooled) } }
 
-        // Pass 1: validate everything, streaming, listing every problem.
-        var valid = 0
-        var invalid = 0
-        for (file, path) in zip(files, paths) {
-            do {
-                try EventFileReader.forEachRecord(path: path) { record in
-                    let (position, findings) = ValidateCommand.findings(of: record, validator: .standard)
-                    if findings.isEmpty { valid += 1 } else {
-                        invalid += 1
-                        for finding in findings { Console.out("\(file):\(position): \(finding)") }
-                    }
-                }
-            } catch {
-                throw CommandFailure.usage("outbox add: \(error)")
-            }
-        }
-        if invalid > 0 {
-            Console.out("\(valid) valid, \(invalid) invalid")
-            throw CommandFailure.rejected("outbox add: nothing enqueued: \(invalid) invalid event(s)")
-        }
-        // Pass 2: insert in one transaction, so the batch lands whole or not at all.
+        // One streaming pass inside one transaction: valid events are inserted as they are read,
+        // every problem is listed, and any invalid event rolls the whole transaction back.
         let database = try outbox.open()
+        var invalid = 0
+        var valid = 0
         let result: (added: Int, offered: Int)
         do {
             result = try database.addInOneTransaction { inserter in
-                for path in paths {
-                    try EventFileReader.forEachRecord(path: path) { record in
-                        let value: JSONValue?
-                        switch record {
-                        case let .line(_, text): value = try? JSONParser.parse(text)
-                        case let .element(_, element): value = element
-                        case .unreadable: value = nil
+                for (file, path) in zip(files, paths) {
+                    if EventFileReader.isJSONDocument(path) {
+                        try EventFileReader.forEachRecord(path: path) { record in
+                            let (position, findings) = ValidateCommand.findings(of: record, validator: .standard)
+                            guard findings.isEmpty, case let .element(_, value) = record, let id = value["event_id"]?.stringValue else {
+                                invalid += 1
+                                for finding in findings { Console.out("\(file):\(position): \(finding)") }
+                                return
+                            }
+                            valid += 1
+                            if invalid == 0 { try inserter.insert(id: id, body: JSONWriter.line(value)) }
                         }
-                        guard let value, let id = value["event_id"]?.stringValue else { return }
-                        try inserter.insert(id: id, body: JSONWriter.line(value))
+                    } else {
+                        try EventFileReader.forEachLineBatch(path: path) { batch in
+                            for (line, (number, findings, id)) in zip(batch, ParallelValidation.validateKeepingIDs(batch, with: .standard)) {
+                                guard findings.isEmpty, let id else {
+                                    invalid += 1
+                                    for finding in findings { Console.out("\(file):\(number): \(finding)") }
+                                    continue
+                                }
+                                valid += 1
+                                if invalid == 0 { try inserter.insert(id: id, body: String(decoding: line.1, as: UTF8.self)) }
+                            }
+                        }
                     }
                 }
+                if invalid > 0 { throw RolledBack() }
             }
+        } catch is RolledBack {
+            Console.out("\(valid) valid, \(invalid) invalid")
+            throw CommandFailure.rejected("outbox add: nothing enqueued: \(invalid) invalid event(s)")
+        } catch let error as EventFileError {
+            throw CommandFailure.usage("outbox add: \(error); nothing was enqueued")
         } catch {
             throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(error)); nothing was enqueued, the input files are unchanged")
         }
