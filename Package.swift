@@ -34,7 +34,7 @@ let package = Package(
         // observation-only scans.
         .target(name: "EmitInvariants", dependencies: ["EmitContract"]),
         // Physical meters, one folder per interface (RAPL, NVML, DCGM), behind `EnergyMeter`.
-        .target(name: "EmitMeters", dependencies: ["EmitContract"]),
+        .target(name: "EmitMeters", dependencies: ["EmitContract", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         // Run sessions: sampling on a monotonic clock, counter tracking, power integration,
         // window tiling, events through the builders.
         .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),

@@ -1,8 +1,7 @@
 import EmitContract
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
+import NIOCore
 
 /// GPU energy from a dcgm-exporter endpoint: `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION` (DCGM field
 /// 156, millijoules since the driver loaded). Under MIG the exporter repeats each physical GPU's
@@ -83,46 +82,19 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
     public func close() {}
 }
 
-/// A blocking HTTP GET for node-local endpoints (called from the sampler thread, never from
-/// async code).
+/// A blocking HTTP GET for node-local endpoints, called from the sampler thread (never from an
+/// event loop or async code). async-http-client rather than URLSession: one HTTP stack for the
+/// whole binary, and no libcurl to load.
 enum HTTPText {
     static func get(_ url: URL, timeout: TimeInterval) -> Result<String, ReadFailureReason> {
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "GET"
-        let box = ResponseBox()
-        let done = DispatchSemaphore(value: 0)
-        let task = URLSession.shared.dataTask(with: request) { data, response, error in
-            box.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
-            done.signal()
-        }
-        task.resume()
-        done.wait()
-        let (data, status, error) = box.get()
-        if let error { return .failure(ReadFailureReason("\(url): \(error.localizedDescription)")) }
-        guard let status, (200..<300).contains(status) else {
-            return .failure(ReadFailureReason("\(url): HTTP status \(status.map(String.init) ?? "none")"))
-        }
-        return .success(String(decoding: data ?? Data(), as: UTF8.self))
-    }
-
-    private final class ResponseBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data: Data?
-        private var status: Int?
-        private var error: Error?
-
-        func set(data: Data?, status: Int?, error: Error?) {
-            lock.lock()
-            defer { lock.unlock() }
-            self.data = data
-            self.status = status
-            self.error = error
-        }
-
-        func get() -> (Data?, Int?, Error?) {
-            lock.lock()
-            defer { lock.unlock() }
-            return (data, status, error)
+        do {
+            let response = try HTTPClient.shared.get(url: url.absoluteString, deadline: .now() + .milliseconds(Int64(timeout * 1000))).wait()
+            guard (200..<300).contains(Int(response.status.code)) else {
+                return .failure(ReadFailureReason("\(url): HTTP status \(response.status.code)"))
+            }
+            return .success(response.body.map { String(buffer: $0) } ?? "")
+        } catch {
+            return .failure(ReadFailureReason("\(url): \(error)"))
         }
     }
 }
