@@ -38,6 +38,8 @@ let package = Package(
         // Run sessions: sampling on a monotonic clock, counter tracking, power integration,
         // window tiling, events through the builders.
         .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),
+        // The Campus Pack (campus:facility_energy): operator exports, proration.
+        .target(name: "EmitCampus", dependencies: ["EmitContract"]),
         // Transport: the durable outbox, delivery to an ingest endpoint, the reference receiver.
         .target(
             name: "EmitTransport",
@@ -58,6 +60,7 @@ let package = Package(
                 "EmitMeters",
                 "EmitSessions",
                 "EmitTransport",
+                "EmitCampus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmitCampusTests", dependencies: ["EmitCampus", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

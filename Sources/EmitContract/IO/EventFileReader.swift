@@ -18,6 +18,11 @@ public struct EventFileError: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// Reads event files the way CLI.md describes: `.json` holds one event or an array of events;

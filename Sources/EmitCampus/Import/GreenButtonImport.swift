@@ -1,0 +1,157 @@
+import EmitContract
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Green Button (NAESB ESPI) "Download My Data" XML: an Atom feed whose entries are linked by
+/// `self`/`up`/`related` hrefs. A MeterReading relates to its ReadingType (unit, power-of-ten
+/// multiplier, flow direction) and to the IntervalBlocks whose `up` is its IntervalBlock
+/// collection. Only consumption is counted (flowDirection 1, forward/delivered); values are
+/// `value × 10^powerOfTenMultiplier` in the ReadingType's unit (uom 72 = Wh); readings the
+/// utility marks estimated (quality 8, 9, 12) become `estimated`.
+public enum GreenButtonImport {
+    struct Reading {
+        let start: Int64
+        let duration: Int64
+        let value: Double
+        let quality: Int?
+        let element: Int
+    }
+
+    struct Entry {
+        var selfHref: String?
+        var upHref: String?
+        var related: [String] = []
+        var title: String?
+        var kind: String?               // MeterReading, ReadingType, IntervalBlock, UsagePoint, ...
+        var fields: [String: String] = [:]   // ReadingType members
+        var readings: [Reading] = []
+    }
+
+    public static let estimatedQualities: Set<Int> = [8, 9, 12]
+
+    public static func read(path: String, problems: inout [ImportProblem], window: (FacilityWindow) throws -> Void) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EventFileError(path: path, reason: "cannot read the file")
+        }
+        let delegate = FeedReader()
+        let parser = XMLParser(data: data)
+        parser.delegate = delegate
+        guard parser.parse() else {
+            problems.append(ImportProblem(location: "\(path):\(parser.lineNumber)", code: "bad_row",
+                message: "not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "parse error")"))
+            return
+        }
+        let entries = delegate.entries
+        let readingTypes = Dictionary(entries.filter { $0.kind == "ReadingType" }.compactMap { e in e.selfHref.map { ($0, e) } }, uniquingKeysWith: { a, _ in a })
+        var counted = 0
+        for meterReading in entries where meterReading.kind == "MeterReading" {
+            let name = meterReading.selfHref ?? meterReading.title ?? "MeterReading"
+            guard let typeHref = meterReading.related.first(where: { readingTypes[$0] != nil }), let type = readingTypes[typeHref] else {
+                problems.append(ImportProblem(location: "\(path): MeterReading \(name)", code: "bad_row", message: "no ReadingType is linked to this MeterReading"))
+                continue
+            }
+            // Only consumption counts: a received (reverse) flow is export, not energy used.
+            if let flow = type.fields["flowDirection"], flow != "1" { continue }
+            guard type.fields["uom"] == "72" else {
+                problems.append(ImportProblem(location: "\(path): ReadingType \(typeHref)", code: "bad_energy",
+                    message: "uom \(type.fields["uom"] ?? "absent") is not energy in Wh (72)"))
+                continue
+            }
+            let multiplier = Int(type.fields["powerOfTenMultiplier"] ?? "0") ?? 0
+            let blocksHref = meterReading.related.first { $0.hasSuffix("/IntervalBlock") }
+            for block in entries where block.kind == "IntervalBlock" && block.upHref != nil && block.upHref == blocksHref {
+                for reading in block.readings {
+                    let location = "\(path): IntervalReading \(reading.element)"
+                    guard reading.duration > 0 else {
+                        problems.append(ImportProblem(location: location, code: "bad_window", message: "timePeriod duration \(reading.duration) is not positive"))
+                        continue
+                    }
+                    let wattHours = reading.value * pow(10, Double(multiplier))
+                    guard wattHours.isFinite, wattHours >= 0 else {
+                        problems.append(ImportProblem(location: location, code: "bad_energy", message: "value \(reading.value) × 10^\(multiplier) Wh is not >= 0"))
+                        continue
+                    }
+                    let from = Timestamp(epochSeconds: reading.start, nanoseconds: 0, fractionDigits: 0)
+                    let to = Timestamp(epochSeconds: reading.start + reading.duration, nanoseconds: 0, fractionDigits: 0)
+                    let tier: Provenance = reading.quality.map(estimatedQualities.contains) == true ? .estimated : .measured
+                    try window(FacilityWindow(location: location, meterID: meterReading.selfHref ?? meterReading.title,
+                                              window: TimeWindow(from: from, to: to), energyJoules: wattHours * 3600, provenance: tier))
+                    counted += 1
+                }
+            }
+        }
+        if counted == 0, problems.isEmpty {
+            problems.append(ImportProblem(location: path, code: "bad_row", message: "no consumption IntervalReading found (flowDirection 1, uom 72)"))
+        }
+    }
+
+    /// SAX reader keeping only what the import needs.
+    final class FeedReader: NSObject, XMLParserDelegate {
+        var entries: [Entry] = []
+        private var current: Entry?
+        private var path: [String] = []
+        private var text = ""
+        private var readingStart: Int64?
+        private var readingDuration: Int64?
+        private var readingValue: Double?
+        private var readingQuality: Int?
+        private var readingCount = 0
+        private static let readingTypeFields: Set<String> = ["uom", "powerOfTenMultiplier", "flowDirection", "kind", "accumulationBehaviour"]
+        private static let kinds: Set<String> = ["MeterReading", "ReadingType", "IntervalBlock", "UsagePoint"]
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            let local = name.split(separator: ":").last.map(String.init) ?? name
+            path.append(local)
+            text = ""
+            switch local {
+            case "entry": current = Entry()
+            case "link":
+                guard let href = attributes["href"] else { break }
+                switch attributes["rel"] {
+                case "self": current?.selfHref = href
+                case "up": current?.upHref = href
+                case "related": current?.related.append(href)
+                default: break
+                }
+            case "IntervalReading":
+                readingStart = nil
+                readingDuration = nil
+                readingValue = nil
+                readingQuality = nil
+                readingCount += 1
+            default:
+                if Self.kinds.contains(local), path.count >= 2, path[path.count - 2] == "content" { current?.kind = local }
+            }
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            let local = name.split(separator: ":").last.map(String.init) ?? name
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let parent = path.count >= 2 ? path[path.count - 2] : ""
+            switch local {
+            case "title" where parent == "entry": current?.title = value
+            case "start" where parent == "timePeriod": readingStart = Int64(value)
+            case "duration" where parent == "timePeriod": readingDuration = Int64(value)
+            case "value" where parent == "IntervalReading": readingValue = Double(value)
+            case "quality" where parent == "ReadingQuality": readingQuality = Int(value)
+            case "IntervalReading":
+                if let start = readingStart, let duration = readingDuration, let v = readingValue {
+                    current?.readings.append(Reading(start: start, duration: duration, value: v, quality: readingQuality, element: readingCount))
+                } else {
+                    current?.readings.append(Reading(start: readingStart ?? 0, duration: 0, value: readingValue ?? .nan, quality: readingQuality, element: readingCount))
+                }
+            case "entry":
+                if let current { entries.append(current) }
+                current = nil
+            default:
+                if parent == "ReadingType", Self.readingTypeFields.contains(local) { current?.fields[local] = value }
+            }
+            path.removeLast()
+            text = ""
+        }
+    }
+}

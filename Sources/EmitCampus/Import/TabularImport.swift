@@ -1,0 +1,171 @@
+import EmitContract
+import Foundation
+
+/// Operator windows from CSV (header-named columns in any order, RFC 4180 quoting, a UTF-8 BOM,
+/// CRLF and blank lines accepted) or JSON Lines with the same members.
+public enum TabularImport {
+    public enum Format: String, Sendable, CaseIterable {
+        case csv, jsonl
+    }
+
+    static let known = Set(["valid_from", "valid_to", "meter_id", "provenance"] + EnergyUnit.allCases.map(\.rawValue))
+
+    /// Reads `path` and calls `window` for every good row; every bad row is a problem.
+    public static func read(path: String, format: Format, problems: inout [ImportProblem], window: (FacilityWindow) throws -> Void) throws {
+        switch format {
+        case .csv: try readCSV(path: path, problems: &problems, window: window)
+        case .jsonl: try readJSONLines(path: path, problems: &problems, window: window)
+        }
+    }
+
+    static func readCSV(path: String, problems: inout [ImportProblem], window: (FacilityWindow) throws -> Void) throws {
+        var header: [String]?
+        var columns: [String: Int] = [:]
+        var unit: EnergyUnit?
+        var pending = ""          // a record whose quoted field spans lines
+        var pendingLine = 0
+        var headerBroken = false
+        try EventFileReader.forEachLine(path: path) { number, bytes in
+            var text = String(decoding: bytes, as: UTF8.self)
+            if header == nil, pending.isEmpty, text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+            if pending.isEmpty { pendingLine = number } else { text = pending + "\n" + text }
+            guard text.filter({ $0 == "\"" }).count % 2 == 0 else { pending = text; return }
+            pending = ""
+            let location = "\(path):\(pendingLine)"
+            let fields: [String]
+            switch parseRecord(text) {
+            case .failure(let reason):
+                problems.append(ImportProblem(location: location, code: "bad_row", message: reason.description))
+                return
+            case .success(let parsed): fields = parsed
+            }
+            guard let names = header else {
+                let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                header = names
+                headerBroken = !checkHeader(names, location: location, columns: &columns, unit: &unit, problems: &problems)
+                return
+            }
+            guard !headerBroken, let unit else { return }
+            guard fields.count == names.count else {
+                problems.append(ImportProblem(location: location, code: "bad_row", message: "\(fields.count) fields, the header has \(names.count)"))
+                return
+            }
+            func field(_ name: String) -> String? { columns[name].map { fields[$0].trimmingCharacters(in: .whitespaces) } }
+            if let good = RowReader.window(location: location, from: field("valid_from"), to: field("valid_to"), energy: field(unit.rawValue),
+                                           unit: unit, meterID: field("meter_id"), provenance: field("provenance"), problems: &problems) {
+                try window(good)
+            }
+        }
+        if !pending.isEmpty {
+            problems.append(ImportProblem(location: "\(path):\(pendingLine)", code: "bad_row", message: "a quoted field is never closed"))
+        }
+        if header == nil {
+            problems.append(ImportProblem(location: "\(path):1", code: "bad_header", message: "the file is empty: a header with valid_from, valid_to and one energy column is required"))
+        }
+    }
+
+    static func checkHeader(_ names: [String], location: String, columns: inout [String: Int], unit: inout EnergyUnit?,
+                            problems: inout [ImportProblem]) -> Bool {
+        var ok = true
+        for (index, name) in names.enumerated() {
+            if columns[name] != nil {
+                problems.append(ImportProblem(location: location, code: "bad_header", message: "column \"\(name)\" appears twice"))
+                ok = false
+            }
+            columns[name] = index
+            if !known.contains(name) {
+                problems.append(ImportProblem(location: location, code: "bad_header", message: "unknown column \"\(name)\" (known: \(known.sorted().joined(separator: ", ")))"))
+                ok = false
+            }
+        }
+        for required in ["valid_from", "valid_to"] where columns[required] == nil {
+            problems.append(ImportProblem(location: location, code: "bad_header", message: "missing column \(required)"))
+            ok = false
+        }
+        let units = EnergyUnit.allCases.filter { columns[$0.rawValue] != nil }
+        if units.count != 1 {
+            problems.append(ImportProblem(location: location, code: "bad_header",
+                message: "exactly one energy column is required (energy_j, energy_wh, energy_kwh or energy_mwh); found \(units.count)"))
+            ok = false
+        }
+        unit = units.first
+        return ok
+    }
+
+    struct RecordError: Error, CustomStringConvertible { let description: String }
+
+    /// One RFC 4180 record: comma-separated, fields optionally in double quotes with `""` escapes.
+    static func parseRecord(_ text: String) -> Result<[String], RecordError> {
+        var fields: [String] = []
+        var current = ""
+        var inQuotes = false
+        var wasQuoted = false
+        var chars = Array(text)
+        if chars.last == "\r" { chars.removeLast() }
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if inQuotes {
+                if c == "\"" {
+                    if i + 1 < chars.count, chars[i + 1] == "\"" { current.append("\""); i += 1 } else { inQuotes = false }
+                } else {
+                    current.append(c)
+                }
+            } else if c == "\"" {
+                guard current.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    return .failure(RecordError(description: "a quote inside an unquoted field"))
+                }
+                current = ""
+                inQuotes = true
+                wasQuoted = true
+            } else if c == "," {
+                fields.append(current)
+                current = ""
+                wasQuoted = false
+            } else {
+                if wasQuoted, c != " " { return .failure(RecordError(description: "text after a closing quote")) }
+                current.append(c)
+            }
+            i += 1
+        }
+        fields.append(current)
+        return .success(fields)
+    }
+
+    static func readJSONLines(path: String, problems: inout [ImportProblem], window: (FacilityWindow) throws -> Void) throws {
+        try EventFileReader.forEachLine(path: path) { number, bytes in
+            let location = "\(path):\(number)"
+            let value: JSONValue
+            do { value = try JSONParser.parse(bytes) } catch {
+                problems.append(ImportProblem(location: location, code: "bad_row", message: "not JSON: \(error)"))
+                return
+            }
+            guard case let .object(members) = value else {
+                problems.append(ImportProblem(location: location, code: "bad_row", message: "a row must be a JSON object"))
+                return
+            }
+            let unknown = members.map(\.0).filter { !known.contains($0) }
+            if !unknown.isEmpty {
+                problems.append(ImportProblem(location: location, code: "bad_row", message: "unknown member(s) \(unknown.joined(separator: ", "))"))
+                return
+            }
+            let units = EnergyUnit.allCases.filter { value[$0.rawValue] != nil }
+            guard units.count == 1, let unit = units.first else {
+                problems.append(ImportProblem(location: location, code: "bad_row", message: "exactly one of energy_j, energy_wh, energy_kwh, energy_mwh is required"))
+                return
+            }
+            func text(_ name: String) -> String? {
+                switch value[name] {
+                case let .string(s)?: return s
+                case let .number(n)?: return JSONWriter.formatNumber(n)
+                case nil: return nil
+                case let other?: return JSONWriter.line(other)
+                }
+            }
+            if let good = RowReader.window(location: location, from: text("valid_from"), to: text("valid_to"), energy: text(unit.rawValue),
+                                           unit: unit, meterID: text("meter_id"), provenance: text("provenance"), problems: &problems) {
+                try window(good)
+            }
+        }
+    }
+}

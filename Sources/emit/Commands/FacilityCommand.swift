@@ -1,0 +1,201 @@
+import ArgumentParser
+import EmitCampus
+import EmitContract
+import EmitSessions
+import Foundation
+
+struct FacilityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "facility",
+        abstract: "The Campus Pack (campus:facility_energy): operator windows and their proration to runs.",
+        subcommands: [FacilityImportCommand.self, FacilityProrateCommand.self]
+    )
+}
+
+struct FacilityImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Normalize operator energy windows (CSV, JSON Lines, Green Button) into facility-grain events.",
+        discussion: """
+            CSV: a header naming valid_from, valid_to and exactly one energy column whose name \
+            carries its unit (energy_j, energy_wh, energy_kwh, energy_mwh), optional meter_id (the \
+            event's device id) and provenance (measured or estimated); columns in any order; a UTF-8 \
+            BOM, CRLF, quoted fields and blank lines are accepted. Timestamps are RFC 3339 with any \
+            offset, written as UTC. JSON Lines rows use the same members. Green Button: ESPI \
+            IntervalReadings of consumption (flowDirection 1, uom 72), source smart_meter.
+
+            All or nothing: when any row is invalid nothing is emitted, every bad row is printed as \
+            FILE:LINE: CODE: message, exit 1. Gaps between one meter's windows are warnings on \
+            stderr; they are never filled.
+            """
+    )
+
+    @Option(name: .customLong("facility-id"), help: "The facility the windows belong to.")
+    var facilityID: String
+
+    @Option(help: "Region of the facility (at least one of --region, --grid-region).")
+    var region: String?
+
+    @Option(name: .customLong("grid-region"), help: "Grid region of the facility.")
+    var gridRegion: String?
+
+    @Option(help: "The meter interface: pdu, ups, ipmi, redfish or smart_meter.")
+    var source: String
+
+    @Option(name: .customLong("pue-applied"), help: ArgumentHelp("true when the energy already includes facility overhead (never defaulted).", valueName: "true|false"))
+    var pueApplied: String
+
+    @Option(help: ArgumentHelp("csv, jsonl or greenbutton (default: from the file name).", valueName: "FORMAT"))
+    var format: String?
+
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "The export file, or - for stdin.")
+    var file: String
+
+    func run() throws {
+        guard let source = EnergySource(rawValue: self.source), source.allows(.facility) else {
+            throw CommandFailure.usage("--source must be one of pdu, ups, ipmi, redfish, smart_meter (facility-grain sources), not \"\(self.source)\"")
+        }
+        guard pueApplied == "true" || pueApplied == "false" else { throw CommandFailure.usage("--pue-applied must be true or false") }
+        guard region != nil || gridRegion != nil else { throw CommandFailure.usage("give --region or --grid-region (or both)") }
+        let kind = try resolveFormat()
+        if kind == "greenbutton", source != .smartMeter { throw CommandFailure.usage("Green Button data is a utility meter's: use --source smart_meter") }
+        let settings = FacilityImportSettings(facilityID: facilityID, region: region, gridRegion: gridRegion, source: source, pueApplied: pueApplied == "true")
+
+        var path = file
+        var spool: String?
+        if file == "-" {
+            let temp = FileManager.default.temporaryDirectory.appendingPathComponent("emit-facility-\(UUID().uuidString)").path
+            FileManager.default.createFile(atPath: temp, contents: FileHandle.standardInput.readDataToEndOfFile())
+            path = temp
+            spool = temp
+        }
+        defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
+
+        // Pass 1: every row checked and built (nothing written); windows kept per meter.
+        let recordedAt = WallClock.now()
+        var problems: [ImportProblem] = []
+        var buildProblems: [ImportProblem] = []
+        var ledger = WindowLedger()
+        var rows = 0
+        do {
+            try read(path: path, kind: kind, problems: &problems) { window in
+                rows += 1
+                ledger.add(window)
+                do { _ = try settings.event(for: window, recordedAt: recordedAt) } catch let invalid as EnergyEvent.Invalid {
+                    for finding in invalid.findings {
+                        buildProblems.append(ImportProblem(location: window.location, code: finding.code.rawValue, message: "\(finding.path): \(finding.message)"))
+                    }
+                }
+            }
+        } catch {
+            throw CommandFailure.usage("facility import: \(error)")
+        }
+        let (overlaps, gaps) = ledger.check()
+        problems += buildProblems + overlaps
+        if !problems.isEmpty {
+            for problem in problems { Console.out(problem.description.replacingOccurrences(of: path, with: file)) }
+            throw CommandFailure.rejected("facility import: \(problems.count) problem(s); nothing emitted")
+        }
+        for gap in gaps { Console.error("emit facility import: warning: \(gap)") }
+
+        // Pass 2: emit, in chunks.
+        var chunk: [EnergyEvent] = []
+        var emitted = 0
+        var ignored: [ImportProblem] = []
+        try read(path: path, kind: kind, problems: &ignored) { window in
+            chunk.append(try settings.event(for: window, recordedAt: recordedAt))
+            if chunk.count == 10_000 {
+                try output.write(chunk)
+                emitted += chunk.count
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        if !chunk.isEmpty {
+            try output.write(chunk)
+            emitted += chunk.count
+        }
+        Console.error("emit facility import: \(emitted) facility event(s) from \(rows) row(s) of \(file)")
+    }
+
+    func resolveFormat() throws -> String {
+        if let format {
+            guard ["csv", "jsonl", "greenbutton"].contains(format) else { throw CommandFailure.usage("--format must be csv, jsonl or greenbutton") }
+            return format
+        }
+        let lower = file.lowercased()
+        if lower.hasSuffix(".csv") { return "csv" }
+        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return "jsonl" }
+        if lower.hasSuffix(".xml") { return "greenbutton" }
+        throw CommandFailure.usage("cannot tell the format of \(file); pass --format csv|jsonl|greenbutton")
+    }
+
+    func read(path: String, kind: String, problems: inout [ImportProblem], _ window: (FacilityWindow) throws -> Void) throws {
+        switch kind {
+        case "greenbutton": try GreenButtonImport.read(path: path, problems: &problems, window: window)
+        case "jsonl": try TabularImport.read(path: path, format: .jsonl, problems: &problems, window: window)
+        default: try TabularImport.read(path: path, format: .csv, problems: &problems, window: window)
+        }
+    }
+}
+
+struct FacilityProrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prorate",
+        abstract: "Emit a run's facility_proration event (tier estimated) from one facility event.",
+        discussion: """
+            energy = the facility event's joules × --share; the window and pue_applied are the \
+            facility event's; proration.facility_event_id points at it.
+            """
+    )
+
+    @Option(name: .customLong("facility-event"), help: ArgumentHelp("A file holding exactly one facility-grain event (.json or one JSON line).", valueName: "FILE"))
+    var facilityEvent: String
+
+    @Option(name: .customLong("run-id"), help: "The compute_assignment_run_id that gets the share.")
+    var runID: String
+
+    @Option(help: "The run's share of the facility window, in (0, 1].")
+    var share: Double
+
+    @Option(help: "How the share was computed: declared, gpu_seconds, cpu_seconds, node_seconds, it_energy.")
+    var basis: String = "declared"
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        guard share > 0, share <= 1 else { throw CommandFailure.usage("--share must be within (0, 1], got \(share)") }
+        guard let basis = ProrationBasis(rawValue: basis) else {
+            throw CommandFailure.usage("--basis must be one of \(ProrationBasis.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var events: [JSONValue] = []
+        var problems: [String] = []
+        do {
+            try EventFileReader.forEachRecord(path: facilityEvent) { record in
+                switch record {
+                case let .line(n, text):
+                    do { events.append(try JSONParser.parse(text)) } catch { problems.append("\(facilityEvent):\(n): invalid_json: \(error)") }
+                case let .element(_, value): events.append(value)
+                case let .unreadable(n, message): problems.append("\(facilityEvent):\(n): invalid_json: \(message)")
+                }
+            }
+        } catch { throw CommandFailure.usage("facility prorate: \(error)") }
+        guard problems.isEmpty else { throw CommandFailure.rejected(problems.joined(separator: "\n")) }
+        guard events.count == 1, let json = events.first else {
+            throw CommandFailure.usage("\(facilityEvent) must hold exactly one facility event, it holds \(events.count)")
+        }
+        let facility: EnergyEvent
+        do { facility = try EnergyEvent(validating: json) } catch {
+            throw CommandFailure.rejected("\(facilityEvent): the facility event is invalid: \(error)")
+        }
+        let event: EnergyEvent
+        do {
+            event = try FacilityProrationEventBuilder(facilityEvent: facility, runID: runID, computeShare: share, basis: basis).build(recordedAt: WallClock.now())
+        } catch {
+            throw CommandFailure.rejected("facility prorate: \(error)")
+        }
+        try output.write([event])
+        Console.error("emit facility prorate: \(JSONWriter.formatNumber(event.energyJoules)) J (\(share) of \(JSONWriter.formatNumber(facility.energyJoules)) J) for run \(runID), pue_applied \(event.pueApplied)")
+    }
+}
