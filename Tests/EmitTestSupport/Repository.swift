@@ -267,7 +267,7 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String) throws {
         self.log = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

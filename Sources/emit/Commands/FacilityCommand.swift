@@ -67,7 +67,9 @@ struct FacilityImportCommand: ParsableCommand {
         var spool: String?
         if file == "-" {
             let temp = FileManager.default.temporaryDirectory.appendingPathComponent("emit-facility-\(UUID().uuidString)").path
-            FileManager.default.createFile(atPath: temp, contents: FileHandle.standardInput.readDataToEndOfFile())
+            guard FileManager.default.createFile(atPath: temp, contents: FileHandle.standardInput.readDataToEndOfFile()) else {
+                throw CommandFailure.usage("facility import: cannot spool stdin to \(temp)")
+            }
             path = temp
             spool = temp
         }

@@ -51,7 +51,9 @@ struct OutboxAdd: ParsableCommand {
         if let stdinIndex = files.firstIndex(of: "-") {
             let spool = FileManager.default.temporaryDirectory.appendingPathComponent("emit-outbox-add-\(UUID().uuidString).jsonl").path
             let data = FileHandle.standardInput.readDataToEndOfFile()
-            FileManager.default.createFile(atPath: spool, contents: data)
+            guard FileManager.default.createFile(atPath: spool, contents: data) else {
+                throw CommandFailure.usage("outbox add: cannot spool stdin to \(spool)")
+            }
             paths[stdinIndex] = spool
             spooled = spool
         }
@@ -155,7 +157,9 @@ struct OutboxExport: ParsableCommand {
         let database = try outbox.open()
         var handle: FileHandle?
         if destination != "-" {
-            if !FileManager.default.fileExists(atPath: destination) { FileManager.default.createFile(atPath: destination, contents: nil) }
+            if !FileManager.default.fileExists(atPath: destination), !FileManager.default.createFile(atPath: destination, contents: nil) {
+                throw CommandFailure.usage("cannot create \(destination)")
+            }
             guard let opened = FileHandle(forWritingAtPath: destination) else { throw CommandFailure.usage("cannot open \(destination) for appending") }
             opened.seekToEndOfFile()
             handle = opened
