@@ -115,13 +115,7 @@ public struct InvariantSuite: Sendable {
         return findings
     }
 
-    func validate(_ record: EventRecord) -> (Int, [Finding]) {
-        switch record {
-        case let .line(number, text): return (number, validator.validate(jsonText: text))
-        case let .element(position, value): return (position, validator.validate(value))
-        case let .unreadable(position, message): return (position, [Finding(.invalidJSON, "$", message)])
-        }
-    }
+    func validate(_ record: EventRecord) -> (Int, [Finding]) { validator.findings(of: record) }
 
     /// An invalid fixture must raise exactly the codes its sidecar declares, every event of it.
     func expectationFindings(file: String, sidecar: String) -> [CheckFinding] {

@@ -27,6 +27,15 @@ public struct Validator: Sendable {
         return (findings, value["event_id"]?.stringValue)
     }
 
+    /// The findings of one record of an event file, with its line number or array position.
+    public func findings(of record: EventRecord) -> (position: Int, findings: [Finding]) {
+        switch record {
+        case let .line(number, text): return (number, validate(jsonText: text))
+        case let .element(position, value): return (position, validate(value))
+        case let .unreadable(position, message): return (position, [Finding(.invalidJSON, "$", message)])
+        }
+    }
+
     public func validate(jsonText text: String) -> [Finding] {
         Array(text.utf8).withUnsafeBufferPointer { validate(jsonText: $0) }
     }

@@ -70,7 +70,7 @@ struct OutboxAdd: ParsableCommand {
                 for (file, path) in zip(files, paths) {
                     if EventFileReader.isJSONDocument(path) {
                         try EventFileReader.forEachRecord(path: path) { record in
-                            let (position, findings) = ValidateCommand.findings(of: record, validator: .standard)
+                            let (position, findings) = Validator.standard.findings(of: record)
                             guard findings.isEmpty, case let .element(_, value) = record, let id = value["event_id"]?.stringValue else {
                                 invalid += 1
                                 for finding in findings { Console.out("\(file):\(position): \(finding)") }

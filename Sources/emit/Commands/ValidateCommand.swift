@@ -35,7 +35,7 @@ struct ValidateCommand: ParsableCommand {
             do {
                 if EventFileReader.isJSONDocument(file) {
                     try EventFileReader.forEachRecord(path: file) { record in
-                        let (position, findings) = ValidateCommand.findings(of: record, validator: validator)
+                        let (position, findings) = validator.findings(of: record)
                         report(position, findings, file)
                     }
                 } else {
@@ -53,13 +53,5 @@ struct ValidateCommand: ParsableCommand {
         Console.out("\(valid) valid, \(invalid) invalid")
         if unreadable { throw CommandFailure(exitCode: 2, message: "") }
         if invalid > 0 { throw CommandFailure.rejected() }
-    }
-
-    static func findings(of record: EventRecord, validator: Validator) -> (Int, [Finding]) {
-        switch record {
-        case let .line(number, text): return (number, validator.validate(jsonText: text))
-        case let .element(position, value): return (position, validator.validate(value))
-        case let .unreadable(position, message): return (position, [Finding(.invalidJSON, "$", message)])
-        }
     }
 }
