@@ -2,11 +2,22 @@ import EmitContract
 
 /// One operator window read from an export, before it becomes an event.
 public struct FacilityWindow: Sendable {
-    public let location: String      // "FILE:LINE" or "FILE: element N"
+    public let location: String      // "FILE:LINE" or "FILE: IntervalReading N"
+    /// The row's line (CSV, JSON Lines) or element number (Green Button).
+    public let position: Int
     public let meterID: String?
     public let window: TimeWindow
     public let energyJoules: Double
     public let provenance: Provenance
+
+    public init(location: String, position: Int, meterID: String?, window: TimeWindow, energyJoules: Double, provenance: Provenance) {
+        self.location = location
+        self.position = position
+        self.meterID = meterID
+        self.window = window
+        self.energyJoules = energyJoules
+        self.provenance = provenance
+    }
 }
 
 /// A row that cannot become an event, with the contract's code where one fits
@@ -63,14 +74,33 @@ public struct FacilityImportSettings: Sendable {
 }
 
 /// Checks that no two windows of one meter overlap (adjacent windows do not) and finds gaps.
-/// Memory is one small record per window.
+/// Memory is one 40-byte record per window: instants and the row's position, no strings.
 public struct WindowLedger: Sendable {
-    private var byMeter: [String: [(from: Timestamp, to: Timestamp, location: String)]] = [:]
+    struct Span: Sendable {
+        let fromSeconds: Int64, fromNanos: Int32
+        let toSeconds: Int64, toNanos: Int32
+        let position: Int
+        var from: (Int64, Int32) { (fromSeconds, fromNanos) }
+        var to: (Int64, Int32) { (toSeconds, toNanos) }
+    }
 
-    public init() {}
+    private var byMeter: [String: [Span]] = [:]
+    private let describe: @Sendable (Int) -> String
 
-    public mutating func add(_ window: FacilityWindow) {
-        byMeter[window.meterID ?? "", default: []].append((window.window.from, window.window.to, window.location))
+    /// `describe` turns a row position back into "FILE:LINE" for messages.
+    public init(describe: @escaping @Sendable (Int) -> String) {
+        self.describe = describe
+    }
+
+    public mutating func add(_ window: FacilityWindow, position: Int) {
+        let w = window.window
+        byMeter[window.meterID ?? "", default: []].append(Span(
+            fromSeconds: w.from.epochSeconds, fromNanos: w.from.nanoseconds, toSeconds: w.to.epochSeconds, toNanos: w.to.nanoseconds,
+            position: position))
+    }
+
+    static func text(_ instant: (Int64, Int32)) -> String {
+        Timestamp(epochSeconds: instant.0, nanoseconds: instant.1, fractionDigits: instant.1 == 0 ? 0 : 9).text
     }
 
     public func check() -> (overlaps: [ImportProblem], gaps: [String]) {
@@ -80,10 +110,10 @@ public struct WindowLedger: Sendable {
             guard let windows = byMeter[meter]?.sorted(by: { $0.from < $1.from }) else { continue }
             for (a, b) in zip(windows, windows.dropFirst()) {
                 if b.from < a.to {
-                    overlaps.append(ImportProblem(location: b.location, code: "window_overlap",
-                        message: "\(b.from.text)..\(b.to.text) overlaps \(a.from.text)..\(a.to.text) of the same meter\(meter.isEmpty ? "" : " \(meter)") at \(a.location)"))
+                    overlaps.append(ImportProblem(location: describe(b.position), code: "window_overlap",
+                        message: "\(Self.text(b.from))..\(Self.text(b.to)) overlaps \(Self.text(a.from))..\(Self.text(a.to)) of the same meter\(meter.isEmpty ? "" : " \(meter)") at \(describe(a.position))"))
                 } else if a.to < b.from {
-                    gaps.append("meter \(meter.isEmpty ? "(unnamed)" : meter): no window from \(a.to.text) to \(b.from.text) (a gap is reported, not filled)")
+                    gaps.append("meter \(meter.isEmpty ? "(unnamed)" : meter): no window from \(Self.text(a.to)) to \(Self.text(b.from)) (a gap is reported, not filled)")
                 }
             }
         }
@@ -110,7 +140,7 @@ public enum EnergyUnit: String, CaseIterable, Sendable {
 
 /// Reads the fields every tabular row has, reporting each problem with its code.
 enum RowReader {
-    static func window(location: String, from: String?, to: String?, energy: String?, unit: EnergyUnit,
+    static func window(location: String, position: Int, from: String?, to: String?, energy: String?, unit: EnergyUnit,
                        meterID: String?, provenance: String?, problems: inout [ImportProblem]) -> FacilityWindow? {
         var ok = true
         func time(_ text: String?, _ name: String) -> Timestamp? {
@@ -131,7 +161,7 @@ enum RowReader {
             ok = false
         }
         var joules: Double?
-        let energyText = energy?.trimmingCharacters(in: .whitespaces) ?? ""
+        let energyText = energy?.trimmingSpaces ?? ""
         if let value = Double(energyText), value.isFinite, value >= 0, !energyText.contains(where: { $0 == "n" || $0 == "N" || $0 == "x" || $0 == "X" }) {
             joules = value * unit.joulesPerUnit
         } else {
@@ -148,7 +178,7 @@ enum RowReader {
         }
         guard ok, let start, let end, let joules else { return nil }
         let meter = meterID?.isEmpty == false ? meterID : nil
-        return FacilityWindow(location: location, meterID: meter, window: TimeWindow(from: start, to: end), energyJoules: joules, provenance: tier)
+        return FacilityWindow(location: location, position: position, meterID: meter, window: TimeWindow(from: start, to: end), energyJoules: joules, provenance: tier)
     }
 }
 

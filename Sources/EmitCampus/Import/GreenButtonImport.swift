@@ -76,7 +76,7 @@ public enum GreenButtonImport {
                     let from = Timestamp(epochSeconds: reading.start, nanoseconds: 0, fractionDigits: 0)
                     let to = Timestamp(epochSeconds: reading.start + reading.duration, nanoseconds: 0, fractionDigits: 0)
                     let tier: Provenance = reading.quality.map(estimatedQualities.contains) == true ? .estimated : .measured
-                    try window(FacilityWindow(location: location, meterID: meterReading.selfHref ?? meterReading.title,
+                    try window(FacilityWindow(location: location, position: reading.element, meterID: meterReading.selfHref ?? meterReading.title,
                                               window: TimeWindow(from: from, to: to), energyJoules: wattHours * 3600, provenance: tier))
                     counted += 1
                 }

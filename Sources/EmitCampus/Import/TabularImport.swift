@@ -29,7 +29,7 @@ public enum TabularImport {
             var text = String(decoding: bytes, as: UTF8.self)
             if header == nil, pending.isEmpty, text.hasPrefix("\u{FEFF}") { text.removeFirst() }
             if pending.isEmpty { pendingLine = number } else { text = pending + "\n" + text }
-            guard text.filter({ $0 == "\"" }).count % 2 == 0 else { pending = text; return }
+            guard text.utf8.reduce(0, { $0 + ($1 == 0x22 ? 1 : 0) }) % 2 == 0 else { pending = text; return }
             pending = ""
             let location = "\(path):\(pendingLine)"
             let fields: [String]
@@ -40,7 +40,7 @@ public enum TabularImport {
             case .success(let parsed): fields = parsed
             }
             guard let names = header else {
-                let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let names = fields.map { $0.trimmingSpaces.lowercased() }
                 header = names
                 headerBroken = !checkHeader(names, location: location, columns: &columns, unit: &unit, problems: &problems)
                 return
@@ -50,8 +50,8 @@ public enum TabularImport {
                 problems.append(ImportProblem(location: location, code: "bad_row", message: "\(fields.count) fields, the header has \(names.count)"))
                 return
             }
-            func field(_ name: String) -> String? { columns[name].map { fields[$0].trimmingCharacters(in: .whitespaces) } }
-            if let good = RowReader.window(location: location, from: field("valid_from"), to: field("valid_to"), energy: field(unit.rawValue),
+            func field(_ name: String) -> String? { columns[name].map { fields[$0].trimmingSpaces } }
+            if let good = RowReader.window(location: location, position: pendingLine, from: field("valid_from"), to: field("valid_to"), energy: field(unit.rawValue),
                                            unit: unit, meterID: field("meter_id"), provenance: field("provenance"), problems: &problems) {
                 try window(good)
             }
@@ -95,40 +95,41 @@ public enum TabularImport {
     struct RecordError: Error, CustomStringConvertible { let description: String }
 
     /// One RFC 4180 record: comma-separated, fields optionally in double quotes with `""` escapes.
+    /// Works on UTF-8 bytes: quotes and commas are ASCII, so multi-byte text passes through whole.
     static func parseRecord(_ text: String) -> Result<[String], RecordError> {
+        var bytes = Array(text.utf8)
+        if bytes.last == 0x0D { bytes.removeLast() }
         var fields: [String] = []
-        var current = ""
+        var current: [UInt8] = []
         var inQuotes = false
         var wasQuoted = false
-        var chars = Array(text)
-        if chars.last == "\r" { chars.removeLast() }
         var i = 0
-        while i < chars.count {
-            let c = chars[i]
+        while i < bytes.count {
+            let c = bytes[i]
             if inQuotes {
-                if c == "\"" {
-                    if i + 1 < chars.count, chars[i + 1] == "\"" { current.append("\""); i += 1 } else { inQuotes = false }
+                if c == 0x22 {
+                    if i + 1 < bytes.count, bytes[i + 1] == 0x22 { current.append(0x22); i += 1 } else { inQuotes = false }
                 } else {
                     current.append(c)
                 }
-            } else if c == "\"" {
-                guard current.trimmingCharacters(in: .whitespaces).isEmpty else {
+            } else if c == 0x22 {
+                guard current.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else {
                     return .failure(RecordError(description: "a quote inside an unquoted field"))
                 }
-                current = ""
+                current.removeAll(keepingCapacity: true)
                 inQuotes = true
                 wasQuoted = true
-            } else if c == "," {
-                fields.append(current)
-                current = ""
+            } else if c == 0x2C {
+                fields.append(String(decoding: current, as: UTF8.self))
+                current.removeAll(keepingCapacity: true)
                 wasQuoted = false
             } else {
-                if wasQuoted, c != " " { return .failure(RecordError(description: "text after a closing quote")) }
+                if wasQuoted, c != 0x20 { return .failure(RecordError(description: "text after a closing quote")) }
                 current.append(c)
             }
             i += 1
         }
-        fields.append(current)
+        fields.append(String(decoding: current, as: UTF8.self))
         return .success(fields)
     }
 
@@ -162,10 +163,22 @@ public enum TabularImport {
                 case let other?: return JSONWriter.line(other)
                 }
             }
-            if let good = RowReader.window(location: location, from: text("valid_from"), to: text("valid_to"), energy: text(unit.rawValue),
+            if let good = RowReader.window(location: location, position: number, from: text("valid_from"), to: text("valid_to"), energy: text(unit.rawValue),
                                            unit: unit, meterID: text("meter_id"), provenance: text("provenance"), problems: &problems) {
                 try window(good)
             }
         }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs; the common case (none) costs two byte reads.
+    var trimmingSpaces: String {
+        let bytes = utf8
+        guard let first = bytes.first, let last = bytes.last else { return self }
+        if first != 0x20, first != 0x09, last != 0x20, last != 0x09 { return self }
+        let start = bytes.firstIndex { $0 != 0x20 && $0 != 0x09 } ?? bytes.endIndex
+        guard start != bytes.endIndex, let end = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        return String(self[start...end])
     }
 }

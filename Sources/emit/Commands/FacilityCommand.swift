@@ -75,27 +75,32 @@ struct FacilityImportCommand: ParsableCommand {
         }
         defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
 
-        // Pass 1: every row checked and built (nothing written); windows kept per meter.
+        // The facility-level fields are checked once, on a probe window, before any row.
         let recordedAt = WallClock.now()
+        let probe = FacilityWindow(location: "--facility-id/--region/--grid-region", position: 0, meterID: nil,
+                                   window: TimeWindow(from: recordedAt, to: Timestamp(epochSeconds: recordedAt.epochSeconds + 1, nanoseconds: 0)),
+                                   energyJoules: 0, provenance: .measured)
+        do throws(EnergyEvent.Invalid) { _ = try settings.event(for: probe, recordedAt: recordedAt) } catch {
+            throw CommandFailure.usage("facility import: \(error.findings.map(\.description).joined(separator: "; "))")
+        }
+
+        // Pass 1: every row checked (nothing written); one compact record per window for the
+        // per-meter overlap check.
         var problems: [ImportProblem] = []
-        var buildProblems: [ImportProblem] = []
-        var ledger = WindowLedger()
+        let shownFile = file
+        let isGreenButton = kind == "greenbutton"
+        var ledger = WindowLedger(describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" })
         var rows = 0
         do {
             try read(path: path, kind: kind, problems: &problems) { window in
                 rows += 1
-                ledger.add(window)
-                do { _ = try settings.event(for: window, recordedAt: recordedAt) } catch let invalid as EnergyEvent.Invalid {
-                    for finding in invalid.findings {
-                        buildProblems.append(ImportProblem(location: window.location, code: finding.code.rawValue, message: "\(finding.path): \(finding.message)"))
-                    }
-                }
+                ledger.add(window, position: window.position)
             }
         } catch {
             throw CommandFailure.usage("facility import: \(error)")
         }
         let (overlaps, gaps) = ledger.check()
-        problems += buildProblems + overlaps
+        problems += overlaps
         if !problems.isEmpty {
             for problem in problems { Console.out(problem.description.replacingOccurrences(of: path, with: file)) }
             throw CommandFailure.rejected("facility import: \(problems.count) problem(s); nothing emitted")
