@@ -2,7 +2,9 @@ import ArgumentParser
 import EmitCampus
 import EmitContract
 import EmitSessions
+import Dispatch
 import Foundation
+import Synchronization
 
 struct FacilityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,22 +109,20 @@ struct FacilityImportCommand: ParsableCommand {
         }
         for gap in gaps { Console.error("emit facility import: warning: \(gap)") }
 
-        // Pass 2: emit, in chunks.
-        var chunk: [EnergyEvent] = []
+        // Pass 2: emit, in chunks of windows whose events are built on every core.
+        var chunk: [FacilityWindow] = []
         var emitted = 0
         var ignored: [ImportProblem] = []
-        try read(path: path, kind: kind, problems: &ignored) { window in
-            chunk.append(try settings.event(for: window, recordedAt: recordedAt))
-            if chunk.count == 10_000 {
-                try output.write(chunk)
-                emitted += chunk.count
-                chunk.removeAll(keepingCapacity: true)
-            }
-        }
-        if !chunk.isEmpty {
-            try output.write(chunk)
+        func flush() throws {
+            try output.write(try FacilityEvents.build(chunk, settings: settings, recordedAt: recordedAt))
             emitted += chunk.count
+            chunk.removeAll(keepingCapacity: true)
         }
+        try read(path: path, kind: kind, problems: &ignored) { window in
+            chunk.append(window)
+            if chunk.count == 10_000 { try flush() }
+        }
+        if !chunk.isEmpty { try flush() }
         Console.error("emit facility import: \(emitted) facility event(s) from \(rows) row(s) of \(file)")
     }
 
@@ -204,5 +204,31 @@ struct FacilityProrateCommand: ParsableCommand {
         }
         try output.write([event])
         Console.error("emit facility prorate: \(JSONWriter.formatNumber(event.energyJoules)) J (\(share) of \(JSONWriter.formatNumber(facility.energyJoules)) J) for run \(runID), pue_applied \(event.pueApplied)")
+    }
+}
+
+/// Builds facility events for a chunk of checked windows in parallel, in order.
+enum FacilityEvents {
+    static func build(_ windows: [FacilityWindow], settings: FacilityImportSettings, recordedAt: Timestamp) throws -> [EnergyEvent] {
+        let results = Mutex<[Int: Result<EnergyEvent, EnergyEvent.Invalid>]>([:])
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, windows.count / 256))
+        let stride = (windows.count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var local: [Int: Result<EnergyEvent, EnergyEvent.Invalid>] = [:]
+            for i in (worker * stride)..<min(windows.count, (worker + 1) * stride) {
+                do throws(EnergyEvent.Invalid) { local[i] = .success(try settings.event(for: windows[i], recordedAt: recordedAt)) } catch {
+                    local[i] = .failure(error)
+                }
+            }
+            results.withLock { all in all.merge(local) { a, _ in a } }
+        }
+        let all = results.withLock { $0 }
+        return try windows.indices.map { i in
+            switch all[i] {
+            case .success(let event)?: return event
+            case .failure(let invalid)?: throw CommandFailure.rejected("\(windows[i].location): \(invalid)")
+            case nil: throw CommandFailure.usage("internal: window \(i) was not built")
+            }
+        }
     }
 }
