@@ -26,6 +26,10 @@ struct DeviceTracker {
         var lastFailure: String?
     }
 
+    /// A wrap is believed only when the energy it implies fits this power over the interval
+    /// (the same generous bound that sizes the sampling interval).
+    static let plausibleWrapWatts = RAPLMeter.generousMaximumWatts
+
     private(set) var totals = Totals()
     private(set) var method: MeasurementMethod?
     private var previous: (time: UInt64, value: SampleValue)?
@@ -52,13 +56,16 @@ struct DeviceTracker {
             if now >= before {
                 totals.counterUnits += now - before
                 totals.observedNanoseconds += elapsed
-            } else if let range, before <= range, now <= range {
+            } else if let range, before <= range, now <= range,
+                      Double(range - before + now) / unitsPerJoule <= Self.plausibleWrapWatts * Double(elapsed) / 1e9 {
                 // The counter passed its range and restarted at zero: at most one wrap fits in a
                 // sampling interval (the interval is sized for it).
                 totals.counterUnits += range - before + now
                 totals.observedNanoseconds += elapsed
                 totals.wraps += 1
             } else {
+                // A decrease that no plausible power can explain as a wrap is a reset: taking it
+                // for a wrap would invent up to a whole counter range of energy.
                 // Reset (driver reload, GPU reset): energy since the reset counts from zero; the
                 // stretch before the reset was not observed, so it lowers coverage.
                 totals.counterUnits += now

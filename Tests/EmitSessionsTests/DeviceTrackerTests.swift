@@ -30,6 +30,17 @@ import Testing
         #expect(t.totals.observedNanoseconds == second)
     }
 
+    @Test func aDecreaseNoPowerCanExplainIsAResetNotAWrap() {
+        // Range 262 kJ: a "wrap" from 1000 µJ to 5 µJ in one second would mean 262 kW.
+        var t = DeviceTracker()
+        t.add(.counter(raw: 1_000, unitsPerJoule: 1e6, wrapRange: 262_143_328_850), at: 0)
+        t.add(.counter(raw: 5, unitsPerJoule: 1e6, wrapRange: 262_143_328_850), at: second)
+        #expect(t.totals.wraps == 0)
+        #expect(t.totals.resets == 1)
+        #expect(t.totals.counterUnits == 5)
+        #expect(t.totals.observedNanoseconds == 0)
+    }
+
     @Test func aResetCountsFromZeroAndLeavesAGap() {
         var t = DeviceTracker()
         t.add(.counter(raw: 5_000, unitsPerJoule: 1e3, wrapRange: nil), at: 0)
