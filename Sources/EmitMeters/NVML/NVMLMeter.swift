@@ -51,7 +51,7 @@ public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
             let name = library.string { library.name(handle, $0, $1) }.value
             var millijoules: UInt64 = 0
             let energyStatus = library.totalEnergy(handle, &millijoules)
-            var hasCounter = energyStatus == NVMLLibrary.success
+            let hasCounter = energyStatus == NVMLLibrary.success
             if !hasCounter {
                 var milliwatts: UInt32 = 0
                 guard let power = library.powerUsage, power(handle, &milliwatts) == NVMLLibrary.success else {
@@ -59,7 +59,6 @@ public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
                         reason: "no energy counter (\(library.message(energyStatus))) and no power reading; this GPU cannot be metered"))
                     continue
                 }
-                hasCounter = false
             }
             gpus.append((handle, hasCounter))
             devices.append(MeteredDevice(source: .nvml, device: Device(class: .gpu, id: id, name: name, index: Int(index))))

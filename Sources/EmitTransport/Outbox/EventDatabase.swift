@@ -171,17 +171,6 @@ public final class EventDatabase: Sendable {
         }
     }
 
-    /// Marks the outcome of a delivered batch in one transaction.
-    public func markDelivered(_ ids: [String], rejected: [(id: String, codes: [String])]) throws {
-        let now = Date().timeIntervalSince1970
-        try pool.write { db in
-            let delivered = try db.cachedStatement(sql: "UPDATE events SET state = 1, updated_at = ? WHERE event_id = ? AND state = 0")
-            for id in ids { try delivered.execute(arguments: [now, id]) }
-            let refused = try db.cachedStatement(sql: "UPDATE events SET state = 2, codes = ?, updated_at = ? WHERE event_id = ? AND state = 0")
-            for (id, codes) in rejected { try refused.execute(arguments: [codes.joined(separator: ","), now, id]) }
-        }
-    }
-
     /// Marks a delivered batch by its sequence numbers: every pending event in `seqs` delivered
     /// except the rejected ones. Integer keys make this cheap for large batches.
     public func markDelivered(seqs: ClosedRange<Int64>, rejected: [(seq: Int64, codes: [String])]) throws {
