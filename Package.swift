@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // gzip request bodies on both sides.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.0.0"),
+        // BER for SNMP messages (already built for the TLS stack, so it costs no build time).
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
     targets: [
         // The v1 event contract: types, vocabularies, strict JSON, RFC 8785, validator, builders,
@@ -33,13 +35,18 @@ let package = Package(
         // The invariant suite behind `emit check`: fixture expectations, brand and
         // observation-only scans.
         .target(name: "EmitInvariants", dependencies: ["EmitContract"]),
-        // Physical meters, one folder per interface (RAPL, NVML, DCGM), behind `EnergyMeter`.
-        .target(name: "EmitMeters", dependencies: ["EmitContract", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        // Physical meters, one folder per interface (RAPL, NVML, DCGM, IPMI, Redfish, NUT, SNMP),
+        // behind `EnergyMeter`.
+        .target(name: "EmitMeters", dependencies: [
+            "EmitContract",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         // Run sessions: sampling on a monotonic clock, counter tracking, power integration,
         // window tiling, events through the builders.
         .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),
-        // The Campus Pack (campus:facility_energy): operator exports, proration.
-        .target(name: "EmitCampus", dependencies: ["EmitContract"]),
+        // The Campus Pack (campus:facility_energy): operator exports, live facility meters, proration.
+        .target(name: "EmitCampus", dependencies: ["EmitContract", "EmitMeters", "EmitSessions"]),
         // Transport: the durable outbox, delivery to an ingest endpoint, the reference receiver.
         .target(
             name: "EmitTransport",

@@ -4,10 +4,14 @@ import EmitContract
 public struct MeteredDevice: Sendable, Hashable {
     public let source: EnergySource
     public let device: Device
+    /// `estimated` where the reading is inferred rather than metered (a UPS's load percentage
+    /// times its nominal power); such a device never yields a `measured` event.
+    public let provenance: Provenance
 
-    public init(source: EnergySource, device: Device) {
+    public init(source: EnergySource, device: Device, provenance: Provenance = .measured) {
         self.source = source
         self.device = device
+        self.provenance = provenance
     }
 }
 

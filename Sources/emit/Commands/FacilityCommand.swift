@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmitCampus
 import EmitContract
+import EmitMeters
 import EmitSessions
 import Dispatch
 import Foundation
@@ -10,7 +11,7 @@ struct FacilityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "facility",
         abstract: "The Campus Pack (campus:facility_energy): operator windows and their proration to runs.",
-        subcommands: [FacilityImportCommand.self, FacilityProrateCommand.self]
+        subcommands: [FacilityImportCommand.self, FacilityCollectCommand.self, FacilityProrateCommand.self]
     )
 }
 
@@ -230,5 +231,93 @@ enum FacilityEvents {
             case nil: throw CommandFailure.usage("internal: window \(i) was not built")
             }
         }
+    }
+}
+
+struct FacilityCollectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collect",
+        abstract: "Sample live facility meters (IPMI, Redfish, NUT UPS, SNMP PDU) and emit facility windows.",
+        discussion: """
+            Every --interval each configured meter is read: BMC power through ipmitool (DCMI, or an \
+            SDR sensor), Redfish energy counters (else power), a UPS's ups.realpower through upsd, \
+            a PDU's energy counter (else power) over SNMP v2c. Every --window one event per meter \
+            is written, the windows consecutive and non-overlapping; counters give counter_delta, \
+            power readings are integrated (power_integration); reads that fail or that the device \
+            marks as not measuring lower coverage and are never counted as 0 W.
+
+            The configuration is JSON: facility_id, region and/or grid_region, and meters, each \
+            with id (the event's device id), source (ipmi, redfish, ups, pdu), class, pue_applied \
+            and its connection: ipmi host/port/username/password_file/cipher_suite/sensor (no \
+            host: the local BMC in-band); redfish url/chassis/username/password_file/ca_file; ups \
+            host/port/ups; pdu host/port/community_file (or community)/profile (apc-rpdu2, \
+            raritan-pdu2, entity-sensor)/index/outlet/unit/prefer. Credentials come from files only.
+
+            Stops after --windows N whole windows, or on SIGINT/SIGTERM, then writes the partial \
+            window up to that moment.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The JSON configuration: facility and meters.", valueName: "FILE"))
+    var config: String
+
+    @Option(help: ArgumentHelp("Sampling interval of every meter.", valueName: "D"))
+    var interval: String = "10s"
+
+    @Option(help: ArgumentHelp("Length of each emitted window.", valueName: "D"))
+    var window: String = "15m"
+
+    @Option(help: ArgumentHelp("Stop after N whole windows (default: run until interrupted).", valueName: "N"))
+    var windows: Int?
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
+        let windowSeconds = try Durations.seconds(window, flag: "--window")
+        guard windowSeconds >= intervalSeconds else { throw CommandFailure.usage("--window (\(window)) must be at least --interval (\(interval))") }
+        if let windows, windows < 1 { throw CommandFailure.usage("--windows must be at least 1") }
+        let configuration: CollectConfiguration
+        do { configuration = try CollectConfiguration.load(path: config) } catch {
+            throw CommandFailure(exitCode: 1, message: error.description)
+        }
+        let sink = EventSink(output)
+        let done = DispatchSemaphore(value: 0)
+        let wanted = windows
+        let collector = FacilityCollector(
+            configuration: configuration, interval: intervalSeconds, window: windowSeconds,
+            windowClosed: { count in if let wanted, count == wanted { done.signal() } },
+            deliver: { sink.write($0) })
+        for problem in collector.problems {
+            Console.error("emit facility collect: not metered: \(problem.source.rawValue) \(problem.deviceID ?? ""): \(problem.reason)")
+        }
+        guard !collector.meteredDevices.isEmpty else {
+            throw CommandFailure(exitCode: 1, message: "facility collect: none of the \(configuration.meters.count) configured meter(s) can be read")
+        }
+        for device in collector.meteredDevices {
+            Console.error("emit facility collect: metering \(device.source.rawValue) \(device.device.id)\(device.device.name.map { " (\($0))" } ?? "")\(device.provenance == .measured ? "" : " as \(device.provenance.rawValue)")")
+        }
+        Console.flush()
+
+        // SIGINT/SIGTERM end the collection; the partial window is still written.
+        let interrupted = Atomic<Bool>(false)
+        let stopSignals = [SIGINT, SIGTERM]
+        let sources = stopSignals.map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                interrupted.store(true, ordering: .relaxed)
+                done.signal()
+            }
+            source.resume()
+            return source
+        }
+        collector.start()
+        done.wait()
+        let report = collector.stop(emitPartialWindow: interrupted.load(ordering: .relaxed))
+        for source in sources { source.cancel() }
+        RunSummary.print(title: "emit facility collect: \(configuration.facilityID)", report, problems: [])
+        Console.flush()
+        if let failure = sink.failure { throw CommandFailure(exitCode: 1, message: "facility collect: \(failure)") }
     }
 }

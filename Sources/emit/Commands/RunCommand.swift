@@ -195,9 +195,13 @@ final class SignalForwarder: @unchecked Sendable {
 /// The human summary of a run, on stderr.
 enum RunSummary {
     static func print(_ report: RunReport, problems notes: [MeterProblem]) {
+        print(title: "emit run: \(report.runID)", report.session, problems: notes)
+    }
+
+    static func print(title: String, _ report: SessionReport, problems notes: [MeterProblem]) {
         guard !report.devices.isEmpty else { return }
         let seconds = report.window?.seconds ?? 0
-        Console.error(String(format: "emit run: %@ — %.3f s, %d event(s), sampled every %.3g s", report.runID, seconds, report.eventsEmitted, report.intervalSeconds))
+        Console.error(String(format: "%@ — %.3f s, %d event(s), sampled every %.3g s", title, seconds, report.eventsEmitted, report.intervalSeconds))
         let rows = report.devices.map { d -> [String] in
             var anomalies: [String] = []
             if d.wraps > 0 { anomalies.append("\(d.wraps) wrap(s)") }

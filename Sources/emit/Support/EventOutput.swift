@@ -49,8 +49,15 @@ struct OutputOptions: ParsableArguments {
             }
             written += n
         }
-        guard fsync(fd) == 0 else {
+        // A regular file is durable before the command reports it written; a pipe, FIFO or
+        // device (/dev/null) has nothing to sync and answers EINVAL.
+        guard fsync(fd) == 0 || ((errno == EINVAL || errno == EROFS) && !isRegularFile(fd)) else {
             throw CommandFailure.usage("fsync of \(destination) failed: \(String(cString: strerror(errno)))")
         }
+    }
+
+    private func isRegularFile(_ fd: Int32) -> Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 }

@@ -1,0 +1,80 @@
+import EmitContract
+import Foundation
+
+/// Where and how to reach a BMC. Without `host`, ipmitool talks to the local BMC in-band
+/// (/dev/ipmi0, root); with it, IPMI 2.0 lanplus. The password is only ever named by file
+/// (`ipmitool -f`), so it never appears in a process list.
+public struct IPMIConnection: Sendable, Equatable {
+    public var host: String?
+    public var port: Int?
+    public var username: String?
+    public var passwordFile: String?
+    /// The lanplus cipher suite; 3 (AES-128, HMAC-SHA1) is what every BMC speaks; 17 where allowed.
+    public var cipherSuite: Int
+    /// Read this SDR power sensor (`ipmitool sdr elist`) instead of DCMI, for BMCs without DCMI.
+    public var sensor: String?
+    /// The ipmitool executable; `EMIT_IPMITOOL` or `ipmitool` on PATH.
+    public var tool: String
+
+    public init(host: String? = nil, port: Int? = nil, username: String? = nil, passwordFile: String? = nil,
+                cipherSuite: Int = 3, sensor: String? = nil,
+                tool: String = ProcessInfo.processInfo.environment["EMIT_IPMITOOL"] ?? "ipmitool") {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.passwordFile = passwordFile
+        self.cipherSuite = cipherSuite
+        self.sensor = sensor
+        self.tool = tool
+    }
+
+    var arguments: [String] {
+        var args: [String] = []
+        if let host {
+            args += ["-I", "lanplus", "-C", String(cipherSuite), "-H", host]
+            if let port { args += ["-p", String(port)] }
+            if let username { args += ["-U", username] }
+            if let passwordFile { args += ["-f", passwordFile] }
+            // One retry, short timeouts: the sampler's next tick is the real retry.
+            args += ["-N", "2", "-R", "1"]
+        }
+        return args + (sensor == nil ? ["dcmi", "power", "reading"] : ["sdr", "elist"])
+    }
+}
+
+/// A node's (or chassis's) power from its BMC: DCMI "Get Power Reading" watts, integrated over
+/// time (`power_integration`). Readings the BMC marks inactive, and bare zeros, are gaps.
+public final class IPMIMeter: EnergyMeter, @unchecked Sendable {
+    public let source = EnergySource.ipmi
+    public let devices: [MeteredDevice]
+    public private(set) var problems: [MeterProblem] = []
+    public let longestSafeInterval: Double? = nil
+    private let connection: IPMIConnection
+    private let tool: ToolProcess
+
+    public init(connection: IPMIConnection, device: Device, timeout: Double = 5) {
+        self.connection = connection
+        tool = ToolProcess(executable: connection.tool, timeout: timeout)
+        devices = [MeteredDevice(source: .ipmi, device: device)]
+        if let file = connection.passwordFile, !FileManager.default.isReadableFile(atPath: file) {
+            problems.append(MeterProblem(source: .ipmi, deviceID: device.id, reason: "password file \(file) is not readable"))
+        }
+    }
+
+    /// Reads once; a meter that cannot read at all is reported by `emit sensors` with the reason.
+    public func probe() -> SampleValue { sample()[0] }
+
+    public func sample() -> [SampleValue] {
+        let text: String
+        do { text = try tool.run(connection.arguments) } catch { return [.unavailable(reason: error.description)] }
+        if let sensor = connection.sensor {
+            guard let row = SDRPowerRow.parse(text).first(where: { $0.name == sensor }) else {
+                return [.unavailable(reason: "no power sensor named \"\(sensor)\" in `ipmitool sdr elist`")]
+            }
+            return [row.sample]
+        }
+        do { return [try DCMIPowerReading.parse(text).sample] } catch { return [.unavailable(reason: error.description)] }
+    }
+
+    public func close() {}
+}

@@ -1,0 +1,146 @@
+import EmitContract
+import Foundation
+
+/// A UPS served by a NUT `upsd` (the NUT network protocol, TCP 3493 by default).
+public struct NUTConnection: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// The UPS name as upsd knows it (`ups` in `ups@host`).
+    public var ups: String
+    /// Integrate ups.realpower even where an energy counter exists (the counter counts whole Wh).
+    public var preferPower: Bool
+
+    public init(host: String, port: Int = 3493, ups: String, preferPower: Bool = false) {
+        self.host = host
+        self.port = port
+        self.ups = ups
+        self.preferPower = preferPower
+    }
+}
+
+/// What a UPS offers, in order of preference.
+public enum UPSReading: Sendable, Equatable {
+    /// A cumulative output energy counter in Wh (`experimental.output.energy`, NUT's apc_modbus
+    /// driver; NUT has no standard energy variable).
+    case energyCounter(variable: String)
+    /// `ups.realpower`: real output power in W, integrated.
+    case realPower
+    /// `ups.load` (%) × `ups.realpower.nominal` (W): an inference, so the device is `estimated`.
+    case loadTimesNominal
+}
+
+/// NUT's answers to GET VAR / LIST VAR, parsed. The protocol quotes values and escapes `"` and `\`.
+enum NUTProtocol {
+    static func value(ofVarLine line: String, ups: String, variable: String) -> String? {
+        let prefix = "VAR \(ups) \(variable) \""
+        guard line.hasPrefix(prefix), line.hasSuffix("\"") else { return nil }
+        var value = ""
+        var escaped = false
+        for character in line.dropFirst(prefix.count).dropLast() {
+            if escaped { value.append(character); escaped = false } else if character == "\\" { escaped = true } else { value.append(character) }
+        }
+        return value
+    }
+
+    /// "ERR VAR-NOT-SUPPORTED" → "VAR-NOT-SUPPORTED".
+    static func error(in line: String) -> String? {
+        line.hasPrefix("ERR ") ? String(line.dropFirst(4)) : nil
+    }
+}
+
+/// UPS output energy through NUT. `ups.power` is apparent power (VA) and is never read as watts.
+public final class UPSMeter: EnergyMeter, @unchecked Sendable {
+    public let source = EnergySource.ups
+    public private(set) var devices: [MeteredDevice]
+    public private(set) var problems: [MeterProblem] = []
+    public let longestSafeInterval: Double? = nil
+    public private(set) var reading: UPSReading?
+    private let connection: NUTConnection
+    private let timeout: Double
+    private var socket: SocketConnection?
+
+    static let energyCounterVariable = "experimental.output.energy"
+
+    public init(connection: NUTConnection, device: Device, timeout: Double = 3) {
+        self.connection = connection
+        self.timeout = timeout
+        devices = [MeteredDevice(source: .ups, device: device)]
+        do {
+            let variables = try listVariables()
+            if !connection.preferPower, variables[Self.energyCounterVariable].flatMap(Double.init) != nil {
+                reading = .energyCounter(variable: Self.energyCounterVariable)
+            } else if variables["ups.realpower"].flatMap(Double.init) != nil {
+                reading = .realPower
+            } else if variables["ups.load"].flatMap(Double.init) != nil, variables["ups.realpower.nominal"].flatMap(Double.init) != nil {
+                reading = .loadTimesNominal
+                devices = [MeteredDevice(source: .ups, device: device, provenance: .estimated)]
+            } else {
+                let apparent = variables["ups.power"] != nil ? " (it has ups.power, which is VA, not W)" : ""
+                problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: "UPS \(connection.ups) has no ups.realpower, energy counter or ups.load with ups.realpower.nominal\(apparent)"))
+            }
+        } catch {
+            problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: error.description))
+        }
+        if reading == nil { devices = [] }
+    }
+
+    public func sample() -> [SampleValue] {
+        guard let reading else { return [] }
+        do {
+            switch reading {
+            case .energyCounter(let variable):
+                let wh = try number(variable)
+                guard wh >= 0 else { return [.unavailable(reason: "\(variable) is negative (\(wh))")] }
+                // Wh to mWh keeps the counter integral for any decimals the driver prints.
+                return [.counter(raw: UInt64((wh * 1000).rounded()), unitsPerJoule: 1000 / 3600, wrapRange: nil)]
+            case .realPower:
+                return [.power(watts: try number("ups.realpower"))]
+            case .loadTimesNominal:
+                return [.power(watts: try number("ups.load") / 100 * number("ups.realpower.nominal"))]
+            }
+        } catch {
+            socket = nil  // reconnect on the next sample
+            return [.unavailable(reason: error.description)]
+        }
+    }
+
+    public func close() {
+        if let socket { try? socket.send(Array("LOGOUT\n".utf8)) }
+        socket = nil
+    }
+
+    private func connected() throws(SocketConnection.Failure) -> SocketConnection {
+        if let socket { return socket }
+        let fresh = try SocketConnection(host: connection.host, port: connection.port, kind: .tcp, timeout: timeout)
+        socket = fresh
+        return fresh
+    }
+
+    private func number(_ variable: String) throws(SocketConnection.Failure) -> Double {
+        let socket = try connected()
+        try socket.send(Array("GET VAR \(connection.ups) \(variable)\n".utf8))
+        let line = try socket.readLine()
+        if let error = NUTProtocol.error(in: line) { throw .init(description: "upsd answered \(error) for \(variable) of \(connection.ups)") }
+        guard let text = NUTProtocol.value(ofVarLine: line, ups: connection.ups, variable: variable), let value = Double(text) else {
+            throw .init(description: "unexpected answer to GET VAR \(variable): \(line)")
+        }
+        return value
+    }
+
+    private func listVariables() throws(SocketConnection.Failure) -> [String: String] {
+        let socket = try connected()
+        try socket.send(Array("LIST VAR \(connection.ups)\n".utf8))
+        let first = try socket.readLine()
+        if let error = NUTProtocol.error(in: first) { throw .init(description: "upsd answered \(error) for UPS \(connection.ups)") }
+        guard first == "BEGIN LIST VAR \(connection.ups)" else { throw .init(description: "unexpected answer to LIST VAR: \(first)") }
+        var variables: [String: String] = [:]
+        while true {
+            let line = try socket.readLine()
+            if line == "END LIST VAR \(connection.ups)" { return variables }
+            let parts = line.split(separator: " ", maxSplits: 3)
+            if parts.count == 4, parts[0] == "VAR", let value = NUTProtocol.value(ofVarLine: line, ups: connection.ups, variable: String(parts[2])) {
+                variables[String(parts[2])] = value
+            }
+        }
+    }
+}

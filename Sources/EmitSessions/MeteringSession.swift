@@ -1,0 +1,222 @@
+import EmitContract
+import EmitMeters
+import Foundation
+
+/// What one device measured over the whole session.
+public struct DeviceReport: Sendable {
+    public let device: MeteredDevice
+    public let joules: Double
+    public let seconds: Double
+    public let samples: Int
+    public let coverage: Double
+    public let wraps: Int
+    public let resets: Int
+    public let failedReads: Int
+    public let lastFailure: String?
+    public let method: MeasurementMethod?
+    public var averageWatts: Double { seconds > 0 ? joules / seconds : 0 }
+}
+
+public struct SessionReport: Sendable {
+    public let window: TimeWindow?
+    public let devices: [DeviceReport]
+    public let problems: [MeterProblem]
+    public let eventsEmitted: Int
+    public let intervalSeconds: Double
+    public let intervalNote: String?
+    /// Events the builders refused (never expected; reported rather than dropped silently).
+    public let buildFailures: [String]
+}
+
+/// Builds the event of one device for one closed window (run grain, facility grain, ...).
+public typealias WindowEventFactory = @Sendable (_ device: MeteredDevice, _ window: TimeWindow, _ energyJoules: Double,
+                                                 _ measurement: EmitContract.Measurement, _ recordedAt: Timestamp) throws -> EnergyEvent
+
+/// Samples every meter at start, periodically on a monotonic clock (so wraps and resets are
+/// caught) and at stop; emits one event per (source, device) per window through `eventFactory`.
+/// `window` tiles the session exactly with consecutive, non-overlapping windows, delivered as
+/// each closes. Run sessions and the facility collector are both made of it.
+///
+/// `start()` and `stop()` are called from one thread; sampling runs on a thread of its own.
+public final class MeteringSession: @unchecked Sendable {
+    public let window: Double?
+    public let intervalSeconds: Double
+    public let intervalNote: String?
+
+    private let meters: [EnergyMeter]
+    private let devices: [MeteredDevice]
+    private let deliver: @Sendable ([EnergyEvent]) -> Void
+    private let eventFactory: WindowEventFactory
+    private let windowClosed: (@Sendable (Int) -> Void)?
+    private var windowsClosed = 0
+    private var trackers: [DeviceTracker]
+    private var windowStartTotals: [DeviceTracker.Totals] = []
+    private var windowStart: UInt64 = 0
+    private var monoZero: UInt64 = 0
+    private var wallZero: Int64 = 0
+    private var eventsEmitted = 0
+    private var buildFailures: [String] = []
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let stopLock = NSLock()
+    private var stopRequested = false
+    private var started = false
+
+    /// `interval` is the requested sampling interval in seconds (shortened when a counter could
+    /// wrap twice); `window` the window length, nil for one window over the whole session.
+    /// `windowClosed` is told the number of windows closed so far, after each interim window.
+    public init(interval: Double, window: Double?, meters: [EnergyMeter], eventFactory: @escaping WindowEventFactory,
+                windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
+        self.window = window
+        self.meters = meters
+        self.eventFactory = eventFactory
+        self.windowClosed = windowClosed
+        self.deliver = deliver
+        devices = meters.flatMap(\.devices)
+        trackers = Array(repeating: DeviceTracker(), count: devices.count)
+        let safe = meters.compactMap(\.longestSafeInterval).min()
+        if let safe, safe < interval {
+            intervalSeconds = safe
+            intervalNote = String(format: "sampling every %.3g s instead of %.3g s so that a counter cannot wrap twice between samples", safe, interval)
+        } else {
+            intervalSeconds = interval
+            intervalNote = nil
+        }
+    }
+
+    public var meteredDevices: [MeteredDevice] { devices }
+
+    /// Takes the first sample now and starts periodic sampling.
+    public func start() {
+        precondition(!started, "a MeteringSession starts once")
+        started = true
+        wallZero = WallClock.nowNanoseconds()
+        monoZero = MonotonicClock.nanoseconds()
+        sampleAll()
+        windowStart = monoZero
+        windowStartTotals = trackers.map(\.totals)
+        guard !devices.isEmpty else { finished.signal(); return }
+        let thread = Thread { [self] in samplingLoop() }
+        thread.name = "emit-sampler"
+        thread.start()
+    }
+
+    /// Takes the last sample now, closes the last window and returns what was measured.
+    /// `emitPartialWindow: false` drops the stretch since the last window boundary (a collector
+    /// told to stop after N whole windows).
+    public func stop(emitPartialWindow: Bool = true) -> SessionReport {
+        stopLock.lock()
+        stopRequested = true
+        stopLock.unlock()
+        wake.signal()
+        finished.wait()
+        let end = MonotonicClock.nanoseconds()
+        sampleAll()
+        if emitPartialWindow { closeWindow(at: end, final: true) }
+        for meter in meters { meter.close() }
+        return report(end: end)
+    }
+
+    private var isStopping: Bool {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        return stopRequested
+    }
+
+    private func samplingLoop() {
+        defer { finished.signal() }
+        let step = UInt64(intervalSeconds * 1e9)
+        let windowLength = window.map { UInt64($0 * 1e9) }
+        var nextTick = monoZero + step
+        var nextBoundary = windowLength.map { monoZero + $0 }
+        while true {
+            let deadline = min(nextTick, nextBoundary ?? .max)
+            let now = MonotonicClock.nanoseconds()
+            if deadline > now {
+                _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(deadline - now, UInt64(Int.max)))))
+            }
+            if isStopping { return }
+            let time = MonotonicClock.nanoseconds()
+            sampleAll()
+            if let boundary = nextBoundary, time >= boundary, let length = windowLength {
+                // The window ends where its energy was read: at this sample, a moment after the
+                // scheduled boundary, so energy and window agree; the next one starts there.
+                closeWindow(at: time, final: false)
+                windowsClosed += 1
+                windowClosed?(windowsClosed)
+                nextBoundary = boundary + length
+            }
+            while nextTick <= time { nextTick += step }
+        }
+    }
+
+    private func sampleAll() {
+        var offset = 0
+        for meter in meters {
+            // Each meter is stamped at the middle of its own read, not at the start of the round:
+            // a BMC over the network takes tens of milliseconds, and the meters before it too.
+            let before = MonotonicClock.nanoseconds()
+            let values = meter.sample()
+            let at = before + (MonotonicClock.nanoseconds() - before) / 2
+            for (i, value) in values.enumerated() where offset + i < trackers.count {
+                trackers[offset + i].add(value, at: at)
+            }
+            // A meter that returned fewer values than devices: the missing ones were not read.
+            if values.count < meter.devices.count {
+                for i in values.count..<meter.devices.count {
+                    trackers[offset + i].add(.unavailable(reason: "not read"), at: at)
+                }
+            }
+            offset += meter.devices.count
+        }
+    }
+
+    private func wall(_ mono: UInt64) -> Timestamp {
+        WallClock.timestamp(nanoseconds: wallZero + Int64(mono &- monoZero))
+    }
+
+    private func closeWindow(at end: UInt64, final: Bool) {
+        let window = TimeWindow(from: wall(windowStart), to: wall(end))
+        defer {
+            windowStart = end
+            windowStartTotals = trackers.map(\.totals)
+        }
+        guard window.from < window.to else { return }
+        let seconds = Double(end - windowStart) / 1e9
+        var events: [EnergyEvent] = []
+        let recordedAt = WallClock.now()
+        for (index, tracker) in trackers.enumerated() {
+            let before = windowStartTotals[index], now = tracker.totals
+            let samples = now.samples - before.samples + (before.samples > 0 ? 1 : 0)
+            let observed = Double(now.observedNanoseconds - before.observedNanoseconds) / 1e9
+            guard samples >= 2, observed > 0, let method = tracker.method else { continue }
+            let measurement = Measurement(
+                method: method, samples: samples, intervalMilliseconds: intervalSeconds * 1000,
+                coverage: min(1, observed / seconds), counterWraps: now.wraps - before.wraps,
+                counterResets: now.resets - before.resets)
+            do {
+                events.append(try eventFactory(devices[index], window, now.joules(since: before), measurement, recordedAt))
+            } catch {
+                buildFailures.append("\(devices[index].device.id): \(error)")
+            }
+        }
+        eventsEmitted += events.count
+        if !events.isEmpty { deliver(events) }
+    }
+
+    private func report(end: UInt64) -> SessionReport {
+        let seconds = Double(end - monoZero) / 1e9
+        let reports = devices.enumerated().map { index, device -> DeviceReport in
+            let t = trackers[index].totals
+            return DeviceReport(
+                device: device, joules: t.joules, seconds: seconds, samples: t.samples,
+                coverage: seconds > 0 ? min(1, Double(t.observedNanoseconds) / 1e9 / seconds) : 0,
+                wraps: t.wraps, resets: t.resets, failedReads: t.failures, lastFailure: t.lastFailure,
+                method: trackers[index].method)
+        }
+        let window = wall(monoZero) < wall(end) ? TimeWindow(from: wall(monoZero), to: wall(end)) : nil
+        return SessionReport(window: window, devices: reports, problems: meters.flatMap(\.problems),
+                         eventsEmitted: eventsEmitted, intervalSeconds: intervalSeconds, intervalNote: intervalNote,
+                         buildFailures: buildFailures)
+    }
+}

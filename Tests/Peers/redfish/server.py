@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""A Redfish service for emit's tests: serves a mockup tree (short form: <root>/index.json is
+/redfish/v1, <root>/<path>/index.json is /redfish/v1/<path>) on 127.0.0.1.
+
+PATCH merges a JSON object into a resource in memory (tests move counters and power that way).
+--user NAME:PASSWORD demands HTTP Basic authentication (401 otherwise); --cert/--key serve HTTPS.
+Standard library only."""
+import argparse, base64, json, os, ssl, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+def load(root):
+    resources = {}
+    for folder, _, files in os.walk(root):
+        if 'index.json' not in files:
+            continue
+        rel = os.path.relpath(folder, root).replace(os.sep, '/')
+        path = '/redfish/v1' if rel == '.' else '/redfish/v1/' + rel
+        with open(os.path.join(folder, 'index.json'), encoding='utf-8') as f:
+            doc = json.load(f)
+        doc.pop('@Redfish.Copyright', None)
+        doc.setdefault('@odata.id', path)
+        resources[path] = doc
+    return resources
+
+def merge(target, patch):
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('root')
+    parser.add_argument('port', type=int)
+    parser.add_argument('--user')
+    parser.add_argument('--cert')
+    parser.add_argument('--key')
+    args = parser.parse_args()
+    resources = load(args.root)
+    lock = threading.Lock()
+    expected = 'Basic ' + base64.b64encode(args.user.encode()).decode() if args.user else None
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'
+        # Headers and body leave in one write: two small writes meet Nagle and delayed ACKs (40 ms).
+        wbufsize = 1 << 16
+
+        def log_message(self, *a):
+            pass
+
+        def reply(self, status, body=None):
+            data = json.dumps(body).encode() if body is not None else b''
+            self.send_response(status)
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(data)))
+            self.send_header('OData-Version', '4.0')
+            self.end_headers()
+            self.wfile.write(data)
+
+        def resource(self):
+            if expected and self.headers.get('Authorization') != expected:
+                self.reply(401, {'error': {'code': 'Base.1.0.NoValidSession', 'message': 'authentication required'}})
+                return None
+            path = self.path.split('?')[0].rstrip('/') or '/'
+            with lock:
+                doc = resources.get(path)
+            if doc is None:
+                self.reply(404, {'error': {'code': 'Base.1.0.ResourceMissingAtURI', 'message': path}})
+            return path, doc
+
+        def do_GET(self):
+            found = self.resource()
+            if found and found[1] is not None:
+                with lock:
+                    body = json.loads(json.dumps(found[1]))
+                self.reply(200, body)
+
+        def do_PATCH(self):
+            found = self.resource()
+            if not found or found[1] is None:
+                return
+            try:
+                patch = json.loads(self.rfile.read(int(self.headers.get('Content-Length', '0'))) or b'{}')
+                assert isinstance(patch, dict)
+            except Exception:
+                self.reply(400, {'error': {'code': 'Base.1.0.MalformedJSON', 'message': 'body must be a JSON object'}})
+                return
+            with lock:
+                merge(found[1], patch)
+            self.reply(204)
+
+    server = ThreadingHTTPServer(('127.0.0.1', args.port), Handler)
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print('serving', args.root, 'on', args.port, flush=True)
+    server.serve_forever()
+
+if __name__ == '__main__':
+    main()
