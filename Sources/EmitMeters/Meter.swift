@@ -56,6 +56,12 @@ public protocol EnergyMeter: AnyObject, Sendable {
     var longestSafeInterval: Double? { get }
     /// One value per device, in `devices` order.
     func sample() -> [SampleValue]
+    /// How device `index` is read: a counter's deltas, or integrated power.
+    func method(of index: Int) -> MeasurementMethod
     /// Releases what the meter holds (library handles, sessions).
     func close()
+}
+
+extension EnergyMeter {
+    public func method(of index: Int) -> MeasurementMethod { .counterDelta }
 }

@@ -46,11 +46,20 @@ stop_pidfile() {
   rm -f "$file"
 }
 
-# need PROGRAM PACKAGE...: install the Debian packages when PROGRAM is missing.
+# need THING PACKAGE...: install the Debian packages when THING (a program on PATH, or a path)
+# is missing. Only root installs; anyone else is told what to install.
 need() {
-  local program="$1"; shift
-  command -v "$program" >/dev/null 2>&1 || [ -x "$program" ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "$program is missing: apt-get install $*"
+  local thing="$1"; shift
+  command -v "$thing" >/dev/null 2>&1 || [ -e "$thing" ] && return 0
+  install_packages "$@"
+}
+
+need_package() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || install_packages "$1"
+}
+
+install_packages() {
+  [ "$(id -u)" -eq 0 ] || die "missing: apt-get install $*"
   export DEBIAN_FRONTEND=noninteractive
   ( flock -w 600 8
     apt-get install -y -q --no-install-recommends "$@" >>"$STATE/apt.log" 2>&1 \
@@ -75,7 +84,8 @@ start_ipmi() {
   done
   if [ $up = 1 ]; then say "ipmi ready: udp 127.0.0.1:$IPMI_PORT and :$((IPMI_PORT + 2)) (already running)"; return; fi
   stop_ipmi
-  need ipmi_sim openipmi libopenipmi-dev
+  need ipmi_sim openipmi
+  need /usr/include/OpenIPMI/mcserv.h libopenipmi-dev
   need ipmitool ipmitool
   need gcc gcc libc6-dev
   rm -rf "$STATE/ipmi"; mkdir -p "$STATE/ipmi"
@@ -145,7 +155,8 @@ start_snmp() {
   if alive "$run/snmpsim.pid" snmpsim-command-responder && snmp_probe >/dev/null 2>&1; then say "snmp ready: udp 127.0.0.1:$SNMP_PORT (already running)"; return; fi
   stop_pidfile "$run/snmpsim.pid" snmpsim-command-responder
   need snmpget snmp
-  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need /nonexistent python3-venv
+  need /usr/bin/python3 python3
+  need_package python3-venv
   # A venv from Debian's python3: snmpsim drops to nobody, who cannot read a python under /root.
   if ! cmp -s "$HERE/snmp/requirements.txt" "$venv/.requirements.txt"; then
     rm -rf "$venv"

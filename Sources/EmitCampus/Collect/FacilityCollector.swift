@@ -39,7 +39,7 @@ public final class FacilityCollector: Sendable {
 
     static func open(_ meter: FacilityMeterConfiguration) -> EnergyMeter {
         switch meter.connection {
-        case .ipmi(let connection): return IPMIMeter(connection: connection, device: meter.device)
+        case .ipmi(let connection): return IPMIMeter(connection: connection, device: meter.device, keepUnreadable: true)
         case .redfish(let connection): return RedfishMeter(connection: connection, deviceClass: meter.device.deviceClass, deviceID: meter.device.id)
         case .ups(let connection): return UPSMeter(connection: connection, device: meter.device)
         case .pdu(let connection): return PDUMeter(connection: connection, device: meter.device)

@@ -46,25 +46,35 @@ public struct IPMIConnection: Sendable, Equatable {
 /// time (`power_integration`). Readings the BMC marks inactive, and bare zeros, are gaps.
 public final class IPMIMeter: EnergyMeter, @unchecked Sendable {
     public let source = EnergySource.ipmi
-    public let devices: [MeteredDevice]
+    public private(set) var devices: [MeteredDevice]
     public private(set) var problems: [MeterProblem] = []
     public let longestSafeInterval: Double? = nil
     private let connection: IPMIConnection
     private let tool: ToolProcess
 
-    public init(connection: IPMIConnection, device: Device, timeout: Double = 5) {
+    /// Reads the BMC once to learn whether it answers. `keepUnreadable`: a facility collector
+    /// keeps sampling a BMC that fails now (it may come back; its gaps lower coverage); a run or
+    /// `emit sensors` drops it and says why.
+    public init(connection: IPMIConnection, device: Device, timeout: Double = 5, keepUnreadable: Bool = false) {
         self.connection = connection
         tool = ToolProcess(executable: connection.tool, timeout: timeout)
         devices = [MeteredDevice(source: .ipmi, device: device)]
+        var failure: String?
         if let file = connection.passwordFile, !FileManager.default.isReadableFile(atPath: file) {
-            problems.append(MeterProblem(source: .ipmi, deviceID: device.id, reason: "password file \(file) is not readable"))
+            failure = "password file \(file) is not readable"
+        } else if case .unavailable(let reason) = sample()[0] {
+            failure = reason
+        }
+        if let failure {
+            problems.append(MeterProblem(source: .ipmi, deviceID: device.id, reason: failure))
+            if !keepUnreadable { devices = [] }
         }
     }
 
-    /// Reads once; a meter that cannot read at all is reported by `emit sensors` with the reason.
-    public func probe() -> SampleValue { sample()[0] }
+    public func method(of index: Int) -> MeasurementMethod { .powerIntegration }
 
     public func sample() -> [SampleValue] {
+        guard !devices.isEmpty else { return [] }
         let text: String
         do { text = try tool.run(connection.arguments) } catch { return [.unavailable(reason: error.description)] }
         if let sensor = connection.sensor {

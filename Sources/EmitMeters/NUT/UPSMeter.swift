@@ -84,6 +84,11 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
         if reading == nil { devices = [] }
     }
 
+    public func method(of index: Int) -> MeasurementMethod {
+        if case .energyCounter = reading { return .counterDelta }
+        return .powerIntegration
+    }
+
     public func sample() -> [SampleValue] {
         guard let reading else { return [] }
         do {

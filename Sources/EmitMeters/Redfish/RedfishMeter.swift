@@ -113,6 +113,7 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     }
 
     public var method: MeasurementMethod? { reading.map { $0.kind.isCounter ? .counterDelta : .powerIntegration } }
+    public func method(of index: Int) -> MeasurementMethod { method ?? .counterDelta }
 
     public func sample() -> [SampleValue] {
         guard let reading else { return [] }

@@ -82,6 +82,8 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
         if plan == nil { devices = [] }
     }
 
+    public func method(of index: Int) -> MeasurementMethod { method ?? .counterDelta }
+
     public func sample() -> [SampleValue] {
         guard let client, let plan else { return [] }
         let value: SNMPValue

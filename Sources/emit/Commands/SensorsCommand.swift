@@ -24,8 +24,7 @@ struct SensorsCommand: ParsableCommand {
         var rows: [(MeteredDevice, MeasurementMethod)] = []
         for meter in opened {
             for (index, device) in meter.devices.enumerated() {
-                let method = (meter as? NVMLMeter)?.method(of: index) ?? .counterDelta
-                rows.append((device, method))
+                rows.append((device, meter.method(of: index)))
             }
         }
         let problems = opened.flatMap(\.problems) + notes

@@ -1,0 +1,195 @@
+import EmitContract
+import EmitTestSupport
+import Foundation
+import Testing
+
+func peerRunning(_ name: String) -> Bool {
+    guard let problem = Peers.start(name) else { return true }
+    if Programs.peersRequired { Issue.record("\(problem) (EMIT_REQUIRE_PEERS=1)") } else { print("skipped: \(problem)") }
+    return false
+}
+
+func readEvents(_ path: String) throws -> [EnergyEvent] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+        try EnergyEvent(validating: try JSONParser.parse(String($0)))
+    }
+}
+
+/// `emit facility collect` and `emit run --source ipmi|redfish` through the built binary, against
+/// the peers of Tests/Peers (the steady BMC, UPS "ups-load", snmpsim, the Redfish chassis
+/// "Collect" that only this suite changes).
+@Suite(.serialized) struct FacilityCollectCLITests {
+    static let peers = ["ipmi", "nut", "snmp", "redfish"]
+
+    func config(_ dir: TemporaryDirectory, meters: [String]) throws -> String {
+        try dir.write("collect.json", """
+            {"facility_id": "campus-a", "region": "eu-west", "grid_region": "DE",
+             "meters": [\(meters.joined(separator: ",\n"))]}
+            """)
+    }
+
+    var collectJoules: Double? {
+        let reply = HTTP.request("http://127.0.0.1:\(Peers.redfishPort)/redfish/v1/Chassis/Collect/EnvironmentMetrics")
+        return (try? JSONParser.parse(Array(reply.body)))?["EnergyJoules"]?["Reading"]?.numberValue
+    }
+
+    @Test func everyKindOfMeterInWindowsThatTileTime() throws {
+        guard Self.peers.allSatisfy(peerRunning) else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let password = try dir.write("bmc.pw", "secret\n")
+        let community = try dir.write("pdu.community", "entity\n")
+        let path = try config(dir, meters: [
+            #"{"id": "node-7", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.steadyIPMIPort), "username": "admin", "password_file": "\#(password)"}"#,
+            #"{"id": "ups-1", "source": "ups", "class": "ups", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.nutPort), "ups": "ups-load"}"#,
+            #"{"id": "rack-1-inlet", "source": "pdu", "class": "pdu_inlet", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.snmpPort), "community_file": "\#(community)", "profile": "entity-sensor", "index": 11}"#,
+            #"{"id": "rack-2-inlet", "source": "pdu", "class": "pdu_inlet", "pue_applied": true, "host": "127.0.0.1", "port": \#(Peers.snmpPort), "community": "pdu-live", "profile": "apc-rpdu2"}"#,
+            #"{"id": "rack-3-inlet", "source": "pdu", "class": "pdu_inlet", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.snmpPort), "community": "apc-ap7902b", "profile": "apc-rpdu2"}"#,
+            #"{"id": "gpu-chassis", "source": "redfish", "class": "chassis", "pue_applied": false, "url": "http://127.0.0.1:\#(Peers.redfishPort)", "chassis": "Collect"}"#,
+        ])
+        let start = try #require(collectJoules)
+        let out = dir.file("events.jsonl")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Programs.emit)
+        process.arguments = ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "1s", "--windows", "3", "--out", out]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        // 3600 J arrive in the Redfish counter during the second window.
+        usleep(1_500_000)
+        let patched = HTTP.request("http://127.0.0.1:\(Peers.redfishPort)/redfish/v1/Chassis/Collect/EnvironmentMetrics", method: "PATCH",
+                                   body: Data(#"{"EnergyJoules": {"Reading": \#(start + 3600)}}"#.utf8))
+        #expect(patched.status == 204)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("not metered: pdu rack-3-inlet: rPDU2DeviceStatusEnergy.1 is -1: not supported by this PDU"))
+
+        let events = try readEvents(out)
+        let byDevice = Dictionary(grouping: events, by: { $0.deviceID ?? "" })
+        #expect(Set(byDevice.keys) == ["node-7", "ups-1", "rack-1-inlet", "rack-2-inlet", "gpu-chassis"])
+        #expect(events.allSatisfy { $0.grain == .facility && $0.facilityID == "campus-a" && $0.json["grid_region"] == .string("DE") })
+        // Three windows per meter, consecutive, the same for every meter, each about 1 s.
+        let windows = Set(events.map { "\($0.window.from)..\($0.window.to)" })
+        #expect(windows.count == 3)
+        for (device, list) in byDevice {
+            let sorted = list.sorted { $0.window.from < $1.window.from }
+            #expect(sorted.count == 3, "\(device)")
+            for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(a.window.to == b.window.from, "\(device) windows must tile") }
+            #expect(sorted.allSatisfy { abs($0.window.seconds - 1) < 0.2 })
+        }
+        // Power integrated: the steady BMC's 250 W and the sensor's 1432 W over each window.
+        for event in byDevice["node-7"] ?? [] {
+            #expect(abs(event.energyJoules / event.window.seconds - 250) < 250 * 0.03, "\(event.energyJoules) J in \(event.window.seconds) s")
+            #expect(event.json["measurement"]?["method"] == .string("power_integration"))
+            #expect(event.provenance == .measured)
+        }
+        for event in byDevice["rack-1-inlet"] ?? [] {
+            #expect(abs(event.energyJoules / event.window.seconds - 1432) < 1432 * 0.03)
+        }
+        // A UPS read through load × nominal is an estimate.
+        #expect(byDevice["ups-1"]?.allSatisfy { $0.provenance == .estimated } == true)
+        // Counters: whole units of 0.1 kWh, and the Redfish jump exactly once.
+        for event in byDevice["rack-2-inlet"] ?? [] {
+            #expect(event.energyJoules.truncatingRemainder(dividingBy: 360_000) == 0)
+            #expect(event.pueApplied)
+            #expect(event.json["measurement"]?["method"] == .string("counter_delta"))
+        }
+        #expect((byDevice["rack-2-inlet"] ?? []).reduce(0) { $0 + $1.energyJoules } > 0)
+        let redfish = (byDevice["gpu-chassis"] ?? []).sorted { $0.window.from < $1.window.from }
+        #expect(redfish.map(\.energyJoules).reduce(0, +) == 3600)
+        #expect(redfish.map(\.energyJoules).filter { $0 > 0 }.count == 1)
+        #expect(stderr.contains("COVERAGE"))
+    }
+
+    @Test func anInterruptWritesThePartialWindow() throws {
+        guard peerRunning("ipmi") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let password = try dir.write("bmc.pw", "secret\n")
+        let path = try config(dir, meters: [
+            #"{"id": "node-7", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.steadyIPMIPort), "username": "admin", "password_file": "\#(password)"}"#,
+        ])
+        let out = dir.file("events.jsonl")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Programs.emit)
+        process.arguments = ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "1h", "--out", out]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(1_200_000)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let events = try readEvents(out)
+        #expect(events.count == 1)
+        let seconds = try #require(events.first?.window.seconds)
+        #expect(seconds > 0.9 && seconds < 3, "the window ends at the interrupt: \(seconds) s")
+        #expect(abs((events.first?.energyJoules ?? 0) / seconds - 250) < 250 * 0.05)
+    }
+
+    @Test func configurationErrorsAreAllListedWithTheirFields() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try dir.write("bad.json", """
+            {"facility_id": "campus-a", "colour": "blue",
+             "meters": [
+               {"id": "a", "source": "ipmi", "class": "gpu", "host": "10.0.0.1", "username": "op", "password": "hunter2"},
+               {"id": "a", "source": "pdu", "class": "pdu_inlet", "pue_applied": "no", "host": "10.0.0.2", "port": 99999, "profile": "acme", "community": "public"},
+               {"id": "c", "source": "nvml", "class": "node", "pue_applied": false},
+               {"id": "d", "source": "ups", "class": "ups", "pue_applied": false, "host": "h", "ups": "u", "url": "http://x"}
+             ]}
+            """)
+        let out = dir.file("events.jsonl")
+        let result = try Programs.run(Programs.emit, ["facility", "collect", "--config", path, "--windows", "1", "--out", out])
+        #expect(result.status == 1)
+        for expected in [
+            "\(path): colour: unknown member",
+            "\(path): region: give region or grid_region (or both)",
+            "\(path): meters[0].class: \"gpu\" is not a facility device class",
+            "\(path): meters[0].pue_applied: missing",
+            "\(path): meters[0].password: credentials are read from files: use password_file",
+            "\(path): meters[0].password_file: missing: a remote BMC user needs a password file",
+            "\(path): meters[1].id: \"a\" names another meter too",
+            "\(path): meters[1].pue_applied: must be true or false",
+            "\(path): meters[1].port: must be an integer in 1...65535",
+            "\(path): meters[1].profile: \"acme\" is not a PDU profile",
+            "\(path): meters[2].source: \"nvml\" is not a live facility meter",
+            "\(path): meters[3].url: unknown member for source ups",
+        ] {
+            #expect(result.stderr.contains(expected), "missing: \(expected)\n\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let unreadable = try Programs.run(Programs.emit, ["facility", "collect", "--config", dir.file("absent.json")])
+        #expect(unreadable.status == 1)
+        #expect(unreadable.stderr.contains("absent.json: cannot read the file"))
+    }
+
+    @Test func runMetersNodeEnergyThroughTheBMC() throws {
+        guard peerRunning("ipmi"), peerRunning("redfish") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let password = try dir.write("bmc.pw", "secret\n")
+        let out = dir.file("events.jsonl")
+        let result = try Programs.run(Programs.emit, [
+            "run", "--run-id", "asg-9/run-1", "--interval", "100ms", "--source", "ipmi,redfish",
+            "--ipmi-host", "127.0.0.1:\(Peers.steadyIPMIPort)", "--ipmi-username", "admin", "--ipmi-password-file", password,
+            "--redfish-url", "http://127.0.0.1:\(Peers.redfishPort)", "--redfish-chassis", "Legacy", "--bmc-class", "chassis",
+            "--out", out, "--", "sleep", "1",
+        ], environment: ["EMIT_NODE_ID": "node-test"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try readEvents(out)
+        let bySource = Dictionary(uniqueKeysWithValues: events.map { ($0.source, $0) })
+        let ipmi = try #require(bySource[.ipmi])
+        let redfish = try #require(bySource[.redfish])
+        #expect(ipmi.computeAssignmentRunID == "asg-9/run-1")
+        #expect(ipmi.json["device"]?["class"] == .string("chassis"))
+        #expect(ipmi.deviceID == "127.0.0.1")
+        #expect(abs(ipmi.energyJoules / ipmi.window.seconds - 250) < 250 * 0.03)
+        #expect(abs(redfish.energyJoules / redfish.window.seconds - 344) < 344 * 0.03)
+        #expect(redfish.deviceID == "Legacy")
+
+        let usage = try Programs.run(Programs.emit, ["run", "--run-id", "r", "--source", "ipmi", "--ipmi-username", "admin", "--", "true"])
+        #expect(usage.status == 125)
+        #expect(usage.stderr.contains("give --ipmi-host too"))
+    }
+}
