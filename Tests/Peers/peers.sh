@@ -30,7 +30,7 @@ die() { echo "peers: $*" >&2; exit 1; }
 alive() {
   local pid
   [ -f "$1" ] || return 1
-  pid="$(tr -dc 0-9 <"$1")"
+  pid="$(tr -dc 0-9 <"$1" 2>/dev/null)"  # a daemon may remove its pid file as it exits
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
   grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
@@ -39,7 +39,7 @@ alive() {
 stop_pidfile() {
   local file="$1" word="$2" pid
   alive "$file" "$word" || { rm -f "$file"; return 0; }
-  pid="$(tr -dc 0-9 <"$file")"
+  pid="$(tr -dc 0-9 <"$file" 2>/dev/null)"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 50); do alive "$file" "$word" || break; sleep 0.1; done
   alive "$file" "$word" && kill -KILL "$pid" 2>/dev/null || true
