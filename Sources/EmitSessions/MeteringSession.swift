@@ -92,7 +92,7 @@ public final class MeteringSession: @unchecked Sendable {
         started = true
         wallZero = WallClock.nowNanoseconds()
         monoZero = MonotonicClock.nanoseconds()
-        sampleAll()
+        sampleAll(at: monoZero)
         windowStart = monoZero
         windowStartTotals = trackers.map(\.totals)
         guard !devices.isEmpty else { finished.signal(); return }
@@ -111,7 +111,7 @@ public final class MeteringSession: @unchecked Sendable {
         wake.signal()
         finished.wait()
         let end = MonotonicClock.nanoseconds()
-        sampleAll()
+        sampleAll(at: end)
         if emitPartialWindow { closeWindow(at: end, final: true) }
         for meter in meters { meter.close() }
         return report(end: end)
@@ -137,7 +137,7 @@ public final class MeteringSession: @unchecked Sendable {
             }
             if isStopping { return }
             let time = MonotonicClock.nanoseconds()
-            sampleAll()
+            sampleAll(at: time)
             if let boundary = nextBoundary, time >= boundary, let length = windowLength {
                 // The window ends where its energy was read: at this sample, a moment after the
                 // scheduled boundary, so energy and window agree; the next one starts there.
@@ -150,21 +150,20 @@ public final class MeteringSession: @unchecked Sendable {
         }
     }
 
-    private func sampleAll() {
+    /// One round: every meter read, all stamped with the round's time, which is also where a
+    /// window opens or closes, so a window's coverage is exactly what its rounds observed. (A
+    /// slow meter read late in a round shifts its power samples by that delay, not its energy.)
+    private func sampleAll(at time: UInt64) {
         var offset = 0
         for meter in meters {
-            // Each meter is stamped at the middle of its own read, not at the start of the round:
-            // a BMC over the network takes tens of milliseconds, and the meters before it too.
-            let before = MonotonicClock.nanoseconds()
             let values = meter.sample()
-            let at = before + (MonotonicClock.nanoseconds() - before) / 2
             for (i, value) in values.enumerated() where offset + i < trackers.count {
-                trackers[offset + i].add(value, at: at)
+                trackers[offset + i].add(value, at: time)
             }
             // A meter that returned fewer values than devices: the missing ones were not read.
             if values.count < meter.devices.count {
                 for i in values.count..<meter.devices.count {
-                    trackers[offset + i].add(.unavailable(reason: "not read"), at: at)
+                    trackers[offset + i].add(.unavailable(reason: "not read"), at: time)
                 }
             }
             offset += meter.devices.count

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import EmitContract
 
 /// RFC 8785 (JCS) vectors: the numbers of its Appendix B and the sorting and string examples of §3.2.
@@ -54,5 +55,66 @@ import Testing
         #expect(!text.contains("null"))
         #expect(!text.contains("node_id"))
         #expect(text.contains("\"facility_id\":\"f\""))
+    }
+}
+
+/// The byte-level number and timestamp writers against straightforward string implementations
+/// (the ones they replaced), over many random values.
+@Suite struct FormattingDifferentialTests {
+    static func referenceNumber(_ value: Double) -> String {
+        if value == 0 { return "0" }
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) { return String(Int64(value)) }
+        var text = value.magnitude.description
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            exponent = Int(text[text.index(after: e)...]) ?? 0
+            text = String(text[..<e])
+        }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        var digits = Array(parts[0] + (parts.count > 1 ? parts[1] : ""))
+        var n = parts[0].count + exponent
+        while digits.first == "0" { digits.removeFirst(); n -= 1 }
+        while digits.last == "0" { digits.removeLast() }
+        let k = digits.count
+        var result = value < 0 ? "-" : ""
+        if k <= n && n <= 21 { result += String(digits) + String(repeating: "0", count: n - k) }
+        else if 0 < n && n <= 21 { result += String(digits[0..<n]) + "." + String(digits[n...]) }
+        else if -6 < n && n <= 0 { result += "0." + String(repeating: "0", count: -n) + String(digits) }
+        else {
+            let e = n - 1
+            result += String(digits[0]) + (k > 1 ? "." + String(digits[1...]) : "") + "e" + (e < 0 ? "-" : "+") + String(abs(e))
+        }
+        return result
+    }
+
+    @Test func numbersMatchTheReferenceLayout() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let candidates: [Double] = [
+                Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng)),
+                Double.random(in: -1e6...1e6, using: &rng),
+                Double(Int.random(in: -1_000_000...1_000_000, using: &rng)) / 1000,
+                Double.random(in: 0...1, using: &rng) * pow(10, Double(Int.random(in: -30...30, using: &rng))),
+            ]
+            for value in candidates where value.isFinite {
+                #expect(JSONWriter.formatNumber(value) == Self.referenceNumber(value), "\(value)")
+            }
+        }
+    }
+
+    @Test func timestampsRoundTripAtEveryPrecision() throws {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let seconds = Int64.random(in: -62_135_596_800...253_402_300_799, using: &rng)  // years 0001...9999
+            let digits = Int.random(in: 0...9, using: &rng)
+            let unit = Int32(pow(10, Double(9 - digits)))
+            let nanos = Int32.random(in: 0..<1_000_000_000, using: &rng) / unit * unit
+            let t = Timestamp(epochSeconds: seconds, nanoseconds: nanos, fractionDigits: digits)
+            let back = try Timestamp(contract: t.text)
+            #expect(back.epochSeconds == seconds && back.nanoseconds == nanos && back.text == t.text, "\(t.text)")
+            #expect(t.text.utf8.count == (digits == 0 ? 20 : 21 + digits))
+        }
+        #expect(Timestamp(epochSeconds: 0, nanoseconds: 5_000, fractionDigits: 6).text == "1970-01-01T00:00:00.000005Z")
+        #expect(Timestamp(epochSeconds: -1, nanoseconds: 0, fractionDigits: 0).text == "1969-12-31T23:59:59Z")
     }
 }

@@ -21,6 +21,12 @@ REDFISH_PORT="${EMIT_PEER_REDFISH_PORT:-18002}"
 DMTF_PORT="${EMIT_PEER_DMTF_PORT:-18003}"
 ALL=(ipmi nut snmp redfish)
 umask 022   # snmpsim runs as nobody and must read its venv and data
+# The daemons must not inherit our caller's descriptors: a test runner that waits for EOF on
+# a pipe or socket it gave us would wait for as long as the daemons live. (255 is bash's script.)
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+done
 mkdir -p "$STATE"
 
 say() { echo "$*"; }

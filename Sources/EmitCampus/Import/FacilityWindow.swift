@@ -2,7 +2,6 @@ import EmitContract
 
 /// One operator window read from an export, before it becomes an event.
 public struct FacilityWindow: Sendable {
-    public let location: String      // "FILE:LINE" or "FILE: IntervalReading N"
     /// The row's line (CSV, JSON Lines) or element number (Green Button).
     public let position: Int
     public let meterID: String?
@@ -10,8 +9,7 @@ public struct FacilityWindow: Sendable {
     public let energyJoules: Double
     public let provenance: Provenance
 
-    public init(location: String, position: Int, meterID: String?, window: TimeWindow, energyJoules: Double, provenance: Provenance) {
-        self.location = location
+    public init(position: Int, meterID: String?, window: TimeWindow, energyJoules: Double, provenance: Provenance) {
         self.position = position
         self.meterID = meterID
         self.window = window
@@ -64,27 +62,34 @@ public struct FacilityImportSettings: Sendable {
         }
     }
 
-    public func event(for window: FacilityWindow, recordedAt: Timestamp) throws(EnergyEvent.Invalid) -> EnergyEvent {
-        try FacilityWindowEventBuilder(
-            facilityID: facilityID, region: region, gridRegion: gridRegion, source: source, provenance: window.provenance,
-            window: window.window, energyJoules: window.energyJoules, pueApplied: pueApplied,
-            device: window.meterID.map { Device(class: meterClass, id: $0) }
-        ).build(recordedAt: recordedAt)
+    /// The event lines of this import's windows; throws the findings when the shared members
+    /// (facility, region, source, pue_applied) are invalid.
+    public func template(recordedAt: Timestamp) throws(EnergyEvent.Invalid) -> FacilityEventTemplate {
+        try FacilityEventTemplate(facilityID: facilityID, region: region, gridRegion: gridRegion, source: source,
+                                  pueApplied: pueApplied, deviceClass: meterClass, nodeID: nodeID, recordedAt: recordedAt)
     }
 }
 
-/// Checks that no two windows of one meter overlap (adjacent windows do not) and finds gaps.
-/// Memory is one 40-byte record per window: instants and the row's position, no strings.
-public struct WindowLedger: Sendable {
-    struct Span: Sendable {
-        let fromSeconds: Int64, fromNanos: Int32
-        let toSeconds: Int64, toNanos: Int32
+/// The good windows of one import, in file order, kept compactly (48 bytes a window: instants,
+/// fraction digits, energy, tier, the meter as an index and the row's position) so that the file
+/// is read once: every window is checked before any event is written (all or nothing), then the
+/// events are written from here.
+public struct ImportedWindows: Sendable {
+    struct Row: Sendable {
+        let fromSeconds: Int64, toSeconds: Int64
+        let energyJoules: Double
         let position: Int
+        let fromNanos: Int32, toNanos: Int32
+        let meter: UInt32
+        let fromDigits: UInt8, toDigits: UInt8, tier: UInt8
         var from: (Int64, Int32) { (fromSeconds, fromNanos) }
         var to: (Int64, Int32) { (toSeconds, toNanos) }
     }
 
-    private var byMeter: [String: [Span]] = [:]
+    private static let noMeter = UInt32.max
+    private var rows: [Row] = []
+    private var meterNames: [String] = []
+    private var meterIndex: [String: UInt32] = [:]
     private let describe: @Sendable (Int) -> String
 
     /// `describe` turns a row position back into "FILE:LINE" for messages.
@@ -92,22 +97,65 @@ public struct WindowLedger: Sendable {
         self.describe = describe
     }
 
-    public mutating func add(_ window: FacilityWindow, position: Int) {
+    public var count: Int { rows.count }
+
+    public mutating func add(_ window: FacilityWindow) {
         let w = window.window
-        byMeter[window.meterID ?? "", default: []].append(Span(
-            fromSeconds: w.from.epochSeconds, fromNanos: w.from.nanoseconds, toSeconds: w.to.epochSeconds, toNanos: w.to.nanoseconds,
-            position: position))
+        add(meterID: window.meterID, position: window.position, energyJoules: window.energyJoules, provenance: window.provenance,
+            from: (w.from.epochSeconds, w.from.nanoseconds, Self.fractionDigits(w.from)),
+            to: (w.to.epochSeconds, w.to.nanoseconds, Self.fractionDigits(w.to)))
+    }
+
+    /// A checked window from its parts (the CSV reader's fast path: no strings for timestamps).
+    mutating func add(meterID: String?, position: Int, energyJoules: Double, provenance: Provenance,
+                      from: (Int64, Int32, UInt8), to: (Int64, Int32, UInt8)) {
+        var meter = Self.noMeter
+        if let id = meterID {
+            if let known = meterIndex[id] { meter = known } else {
+                meter = UInt32(meterNames.count)
+                meterIndex[id] = meter
+                meterNames.append(id)
+            }
+        }
+        rows.append(Row(fromSeconds: from.0, toSeconds: to.0, energyJoules: energyJoules, position: position,
+                        fromNanos: from.1, toNanos: to.1, meter: meter, fromDigits: from.2, toDigits: to.2,
+                        tier: provenance == .estimated ? 1 : 0))
+    }
+
+    /// "YYYY-MM-DDTHH:MM:SSZ" has none; "….fffZ" has as many as were given.
+    static func fractionDigits(_ t: Timestamp) -> UInt8 {
+        let count = t.text.utf8.count
+        return count > 20 ? UInt8(count - 21) : 0
+    }
+
+    /// Window `i` as it was read (timestamps written with the digits they were given).
+    public func window(_ i: Int) -> FacilityWindow {
+        let r = rows[i]
+        return FacilityWindow(
+            position: r.position, meterID: r.meter == Self.noMeter ? nil : meterNames[Int(r.meter)],
+            window: TimeWindow(from: Timestamp(epochSeconds: r.fromSeconds, nanoseconds: r.fromNanos, fractionDigits: Int(r.fromDigits)),
+                               to: Timestamp(epochSeconds: r.toSeconds, nanoseconds: r.toNanos, fractionDigits: Int(r.toDigits))),
+            energyJoules: r.energyJoules, provenance: r.tier == 1 ? .estimated : .measured)
     }
 
     static func text(_ instant: (Int64, Int32)) -> String {
         Timestamp(epochSeconds: instant.0, nanoseconds: instant.1, fractionDigits: instant.1 == 0 ? 0 : 9).text
     }
 
+    /// Overlaps between windows of one meter (adjacent windows do not overlap) and the gaps.
     public func check() -> (overlaps: [ImportProblem], gaps: [String]) {
         var overlaps: [ImportProblem] = []
         var gaps: [String] = []
-        for meter in byMeter.keys.sorted() {
-            guard let windows = byMeter[meter]?.sorted(by: { $0.from < $1.from }) else { continue }
+        var byMeter = [[UInt32]](repeating: [], count: meterNames.count + 1)
+        for (i, row) in rows.enumerated() {
+            byMeter[row.meter == Self.noMeter ? meterNames.count : Int(row.meter)].append(UInt32(i))
+        }
+        let order = (0...meterNames.count).sorted {
+            ($0 == meterNames.count ? "" : meterNames[$0]) < ($1 == meterNames.count ? "" : meterNames[$1])
+        }
+        for m in order {
+            let meter = m == meterNames.count ? "" : meterNames[m]
+            let windows = byMeter[m].sorted { rows[Int($0)].from < rows[Int($1)].from }.map { rows[Int($0)] }
             for (a, b) in zip(windows, windows.dropFirst()) {
                 if b.from < a.to {
                     overlaps.append(ImportProblem(location: describe(b.position), code: "window_overlap",
@@ -140,9 +188,10 @@ public enum EnergyUnit: String, CaseIterable, Sendable {
 
 /// Reads the fields every tabular row has, reporting each problem with its code.
 enum RowReader {
-    static func window(location: String, position: Int, from: String?, to: String?, energy: String?, unit: EnergyUnit,
+    static func window(path: String, position: Int, from: String?, to: String?, energy: String?, unit: EnergyUnit,
                        meterID: String?, provenance: String?, problems: inout [ImportProblem]) -> FacilityWindow? {
         var ok = true
+        var location: String { "\(path):\(position)" }
         func time(_ text: String?, _ name: String) -> Timestamp? {
             guard let text, !text.isEmpty else {
                 problems.append(ImportProblem(location: location, code: "bad_timestamp", message: "\(name) is empty"))
@@ -178,7 +227,7 @@ enum RowReader {
         }
         guard ok, let start, let end, let joules else { return nil }
         let meter = meterID?.isEmpty == false ? meterID : nil
-        return FacilityWindow(location: location, position: position, meterID: meter, window: TimeWindow(from: start, to: end), energyJoules: joules, provenance: tier)
+        return FacilityWindow(position: position, meterID: meter, window: TimeWindow(from: start, to: end), energyJoules: joules, provenance: tier)
     }
 }
 

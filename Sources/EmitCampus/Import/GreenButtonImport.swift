@@ -31,7 +31,7 @@ public enum GreenButtonImport {
 
     public static let estimatedQualities: Set<Int> = [8, 9, 12]
 
-    public static func read(path: String, problems: inout [ImportProblem], window: (FacilityWindow) throws -> Void) throws {
+    public static func read(path: String, problems: inout [ImportProblem], into windows: inout ImportedWindows) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EventFileError(path: path, reason: "cannot read the file")
         }
@@ -76,7 +76,7 @@ public enum GreenButtonImport {
                     let from = Timestamp(epochSeconds: reading.start, nanoseconds: 0, fractionDigits: 0)
                     let to = Timestamp(epochSeconds: reading.start + reading.duration, nanoseconds: 0, fractionDigits: 0)
                     let tier: Provenance = reading.quality.map(estimatedQualities.contains) == true ? .estimated : .measured
-                    try window(FacilityWindow(location: location, position: reading.element, meterID: meterReading.selfHref ?? meterReading.title,
+                    windows.add(FacilityWindow(position: reading.element, meterID: meterReading.selfHref ?? meterReading.title,
                                               window: TimeWindow(from: from, to: to), energyJoules: wattHours * 3600, provenance: tier))
                     counted += 1
                 }

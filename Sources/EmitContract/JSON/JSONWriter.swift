@@ -78,47 +78,98 @@ public enum JSONWriter {
         out.append(UInt8(ascii: "\""))
     }
 
+    /// ECMAScript Number::toString for finite doubles (RFC 8785 §3.2.2.3), written as bytes.
+    /// Swift's `description` already yields the shortest round-tripping digits; only the layout
+    /// differs, and it is rearranged here without intermediate strings (this runs once per
+    /// number of every event written).
     public static func writeNumber(_ value: Double, into out: inout [UInt8]) {
-        out.append(contentsOf: formatNumber(value).utf8)
+        precondition(value.isFinite, "JSON has no representation for non-finite numbers")
+        if value == 0 { out.append(UInt8(ascii: "0")); return }
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
+            writeInteger(Int64(value), into: &out)
+            return
+        }
+        var description = value.magnitude.description
+        description.withUTF8 { text in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { digits in
+                var k = 0                 // significant digits collected
+                var integerCount = 0      // digits before the point
+                var exponent = 0
+                var i = 0, seenPoint = false
+                while i < text.count {
+                    let c = text[i]
+                    if c == UInt8(ascii: ".") {
+                        seenPoint = true
+                    } else if c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                        var j = i + 1, negative = false
+                        if j < text.count, text[j] == UInt8(ascii: "-") || text[j] == UInt8(ascii: "+") {
+                            negative = text[j] == UInt8(ascii: "-")
+                            j += 1
+                        }
+                        while j < text.count { exponent = exponent * 10 + Int(text[j] &- 48); j += 1 }
+                        if negative { exponent = -exponent }
+                        break
+                    } else {
+                        digits[k] = c
+                        k += 1
+                        if !seenPoint { integerCount += 1 }
+                    }
+                    i += 1
+                }
+                var pointPosition = integerCount + exponent
+                var first = 0
+                while first < k, digits[first] == UInt8(ascii: "0") { first += 1; pointPosition -= 1 }
+                while k > first, digits[k - 1] == UInt8(ascii: "0") { k -= 1 }
+                let significant = UnsafeBufferPointer(rebasing: digits[first..<k])
+                let count = significant.count, n = pointPosition
+                if value < 0 { out.append(UInt8(ascii: "-")) }
+                if count <= n && n <= 21 {
+                    out.append(contentsOf: significant)
+                    for _ in 0..<(n - count) { out.append(UInt8(ascii: "0")) }
+                } else if 0 < n && n <= 21 {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: significant[0..<n]))
+                    out.append(UInt8(ascii: "."))
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: significant[n...]))
+                } else if -6 < n && n <= 0 {
+                    out.append(UInt8(ascii: "0"))
+                    out.append(UInt8(ascii: "."))
+                    for _ in 0..<(-n) { out.append(UInt8(ascii: "0")) }
+                    out.append(contentsOf: significant)
+                } else {
+                    let e = n - 1
+                    out.append(significant[0])
+                    if count > 1 {
+                        out.append(UInt8(ascii: "."))
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: significant[1...]))
+                    }
+                    out.append(UInt8(ascii: "e"))
+                    out.append(e < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+                    writeInteger(Int64(abs(e)), into: &out)
+                }
+            }
+        }
     }
 
-    /// ECMAScript Number::toString for finite doubles (RFC 8785 §3.2.2.3). Swift's
-    /// `description` already yields the shortest round-tripping digits; only the layout differs.
+    /// Decimal digits of an integer.
+    static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var i = 20
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[i...]))
+        }
+    }
+
+    /// The ECMAScript form of a finite double as a string (see `writeNumber`).
     public static func formatNumber(_ value: Double) -> String {
-        precondition(value.isFinite, "JSON has no representation for non-finite numbers")
-        if value == 0 { return "0" }
-        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
-            return String(Int64(value))
-        }
-        var text = value.magnitude.description
-        var exponent = 0
-        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            exponent = Int(text[text.index(after: e)...]) ?? 0
-            text = String(text[..<e])
-        }
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        let integerPart = parts[0]
-        let fractionPart = parts.count > 1 ? parts[1] : ""
-        var digits = Array(integerPart + fractionPart)
-        var pointPosition = integerPart.count + exponent
-        while digits.first == "0" { digits.removeFirst(); pointPosition -= 1 }
-        while digits.last == "0" { digits.removeLast() }
-        let k = digits.count
-        let n = pointPosition
-        var result = value < 0 ? "-" : ""
-        if k <= n && n <= 21 {
-            result += String(digits) + String(repeating: "0", count: n - k)
-        } else if 0 < n && n <= 21 {
-            result += String(digits[0..<n]) + "." + String(digits[n...])
-        } else if -6 < n && n <= 0 {
-            result += "0." + String(repeating: "0", count: -n) + String(digits)
-        } else {
-            let e = n - 1
-            let sign = e < 0 ? "-" : "+"
-            result += String(digits[0])
-            if k > 1 { result += "." + String(digits[1...]) }
-            result += "e" + sign + String(abs(e))
-        }
-        return result
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        writeNumber(value, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -79,6 +79,38 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     private static func parseBytes(_ text: String, _ b: UnsafeBufferPointer<UInt8>, requireUTC: Bool) throws(ParseError) -> Timestamp {
+        let instant: Instant
+        switch components(b, requireUTC: requireUTC) {
+        case .success(let parsed): instant = parsed
+        case .failure(.malformed): throw .malformed(text)
+        case .failure(.notUTC): throw .notUTC(text)
+        case .failure(.noSuchInstant): throw .noSuchInstant(text)
+        }
+        let canonical = instant.isCanonicalText
+            ? text
+            : format(epochSeconds: instant.seconds, nanoseconds: instant.nanoseconds, fractionDigits: instant.fractionDigits)
+        return Timestamp(text: canonical, epochSeconds: instant.seconds, nanoseconds: instant.nanoseconds)
+    }
+
+    /// An RFC 3339 instant without its text: what an importer keeps per row.
+    public struct Instant: Sendable, Equatable {
+        public let seconds: Int64
+        public let nanoseconds: Int32
+        /// Fraction digits as given (the text is rebuilt with as many).
+        public let fractionDigits: Int
+        /// Already in the contract's form (UTC, `T`, `Z`): the text is the input.
+        let isCanonicalText: Bool
+    }
+
+    enum ComponentError: Error { case malformed, notUTC, noSuchInstant }
+
+    /// Parses any RFC 3339 timestamp from bytes to its instant; nil when it is not one (parse
+    /// it as a string for the reason).
+    public static func instant(rfc3339 bytes: UnsafeBufferPointer<UInt8>) -> Instant? {
+        try? components(bytes, requireUTC: false).get()
+    }
+
+    private static func components(_ b: UnsafeBufferPointer<UInt8>, requireUTC: Bool) -> Result<Instant, ComponentError> {
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }
             var v = 0
@@ -96,7 +128,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
               let hour = digits(11, 2), b[13] == UInt8(ascii: ":"),
               let minute = digits(14, 2), b[16] == UInt8(ascii: ":"),
               let second = digits(17, 2)
-        else { throw .malformed(text) }
+        else { return .failure(.malformed) }
         var i = 19
         var nanos = 0
         var fractionDigits = 0
@@ -104,36 +136,34 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             i += 1
             while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
                 fractionDigits += 1
-                guard fractionDigits <= 9 else { throw .malformed(text) }
+                guard fractionDigits <= 9 else { return .failure(.malformed) }
                 nanos = nanos * 10 + Int(b[i] - 0x30)
                 i += 1
             }
-            guard fractionDigits > 0 else { throw .malformed(text) }
+            guard fractionDigits > 0 else { return .failure(.malformed) }
             for _ in fractionDigits..<9 { nanos *= 10 }
         }
-        guard i < b.count else { throw .malformed(text) }
+        guard i < b.count else { return .failure(.malformed) }
         var offsetSeconds = 0
         if b[i] == UInt8(ascii: "Z") || (!requireUTC && b[i] == UInt8(ascii: "z")) {
             i += 1
         } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            guard !requireUTC else { throw .notUTC(text) }
+            guard !requireUTC else { return .failure(.notUTC) }
             guard let oh = digits(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"),
-                  let om = digits(i + 4, 2), oh <= 23, om <= 59 else { throw .malformed(text) }
+                  let om = digits(i + 4, 2), oh <= 23, om <= 59 else { return .failure(.malformed) }
             offsetSeconds = (oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "-") ? -1 : 1)
             i += 6
         } else {
-            throw .malformed(text)
+            return .failure(.malformed)
         }
-        guard i == b.count else { throw .malformed(text) }
+        guard i == b.count else { return .failure(.malformed) }
         // Leap seconds (:60) cannot be placed on the POSIX time line this contract orders by.
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 59 else { throw .noSuchInstant(text) }
+              hour <= 23, minute <= 59, second <= 59 else { return .failure(.noSuchInstant) }
         let epoch = Int64(daysFromCivil(year: year, month: month, day: day)) * 86_400
             + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
         let canonical = offsetSeconds == 0 && b[10] == UInt8(ascii: "T") && b[b.count - 1] == UInt8(ascii: "Z")
-            ? text
-            : format(epochSeconds: epoch, nanoseconds: Int32(nanos), fractionDigits: fractionDigits)
-        return Timestamp(text: canonical, epochSeconds: epoch, nanoseconds: Int32(nanos))
+        return .success(Instant(seconds: epoch, nanoseconds: Int32(nanos), fractionDigits: fractionDigits, isCanonicalText: canonical))
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
@@ -172,15 +202,34 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         var secondsOfDay = epochSeconds % 86_400
         if secondsOfDay < 0 { secondsOfDay += 86_400; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-        }
-        var text = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(secondsOfDay / 3600), 2)):\(pad(Int(secondsOfDay % 3600 / 60), 2)):\(pad(Int(secondsOfDay % 60), 2))"
         let digits = max(0, min(9, fractionDigits))
-        if digits > 0 {
-            text += "." + String(pad(Int(nanoseconds), 9).prefix(digits))
+        // Written into bytes directly: timestamps are formatted for every imported window.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            var i = 0
+            func put(_ value: Int, _ width: Int) {
+                var v = value, w = width
+                if v >= 10_000 || v < 0 {   // years beyond 9999 (or before year 0) keep every digit
+                    let text = Array(String(v).utf8)
+                    for byte in text { buffer[i] = byte; i += 1 }
+                    return
+                }
+                var place = 1
+                while w > 1 { place *= 10; w -= 1 }
+                while place > 0 { buffer[i] = UInt8(48 + (v / place) % 10); i += 1; v %= place; place /= 10 }
+            }
+            put(y, 4); buffer[i] = UInt8(ascii: "-"); i += 1
+            put(m, 2); buffer[i] = UInt8(ascii: "-"); i += 1
+            put(d, 2); buffer[i] = UInt8(ascii: "T"); i += 1
+            put(Int(secondsOfDay / 3600), 2); buffer[i] = UInt8(ascii: ":"); i += 1
+            put(Int(secondsOfDay % 3600 / 60), 2); buffer[i] = UInt8(ascii: ":"); i += 1
+            put(Int(secondsOfDay % 60), 2)
+            if digits > 0 {
+                buffer[i] = UInt8(ascii: "."); i += 1
+                var place = 100_000_000, nanos = Int(nanoseconds)
+                for _ in 0..<digits { buffer[i] = UInt8(48 + nanos / place % 10); i += 1; nanos %= place; place /= 10 }
+            }
+            buffer[i] = UInt8(ascii: "Z"); i += 1
+            return i
         }
-        return text + "Z"
     }
 }

@@ -78,31 +78,25 @@ struct FacilityImportCommand: ParsableCommand {
         }
         defer { if let spool { try? FileManager.default.removeItem(atPath: spool) } }
 
-        // The facility-level fields are checked once, on a probe window, before any row.
+        // The facility-level members are checked once, on probe events, before any row.
         let recordedAt = WallClock.now()
-        let probe = FacilityWindow(location: "--facility-id/--region/--grid-region", position: 0, meterID: nil,
-                                   window: TimeWindow(from: recordedAt, to: Timestamp(epochSeconds: recordedAt.epochSeconds + 1, nanoseconds: 0)),
-                                   energyJoules: 0, provenance: .measured)
-        do throws(EnergyEvent.Invalid) { _ = try settings.event(for: probe, recordedAt: recordedAt) } catch {
+        let template: FacilityEventTemplate
+        do throws(EnergyEvent.Invalid) { template = try settings.template(recordedAt: recordedAt) } catch {
             throw CommandFailure.usage("facility import: \(error.findings.map(\.description).joined(separator: "; "))")
         }
 
-        // Pass 1: every row checked (nothing written); one compact record per window for the
-        // per-meter overlap check.
+        // One pass over the file: every row checked, the good windows kept compactly; nothing is
+        // written until every window has passed, the overlap check included (all or nothing).
         var problems: [ImportProblem] = []
         let shownFile = file
         let isGreenButton = kind == "greenbutton"
-        var ledger = WindowLedger(describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" })
-        var rows = 0
+        var windows = ImportedWindows(describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" })
         do {
-            try read(path: path, kind: kind, problems: &problems) { window in
-                rows += 1
-                ledger.add(window, position: window.position)
-            }
+            try read(path: path, kind: kind, problems: &problems, into: &windows)
         } catch {
             throw CommandFailure.usage("facility import: \(error)")
         }
-        let (overlaps, gaps) = ledger.check()
+        let (overlaps, gaps) = windows.check()
         problems += overlaps
         if !problems.isEmpty {
             for problem in problems { Console.out(problem.description.replacingOccurrences(of: path, with: file)) }
@@ -110,21 +104,13 @@ struct FacilityImportCommand: ParsableCommand {
         }
         for gap in gaps { Console.error("emit facility import: warning: \(gap)") }
 
-        // Pass 2: emit, in chunks of windows whose events are built on every core.
-        var chunk: [FacilityWindow] = []
-        var emitted = 0
-        var ignored: [ImportProblem] = []
-        func flush() throws {
-            try output.write(try FacilityEvents.build(chunk, settings: settings, recordedAt: recordedAt))
-            emitted += chunk.count
-            chunk.removeAll(keepingCapacity: true)
+        // The events, in file order, in chunks whose lines are built on every core.
+        let chunk = 10_000
+        for start in stride(from: 0, to: windows.count, by: chunk) {
+            try output.write(try FacilityEvents.lines(windows, start..<min(windows.count, start + chunk), template: template,
+                                                      describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" }))
         }
-        try read(path: path, kind: kind, problems: &ignored) { window in
-            chunk.append(window)
-            if chunk.count == 10_000 { try flush() }
-        }
-        if !chunk.isEmpty { try flush() }
-        Console.error("emit facility import: \(emitted) facility event(s) from \(rows) row(s) of \(file)")
+        Console.error("emit facility import: \(windows.count) facility event(s) from \(windows.count) row(s) of \(file)")
     }
 
     func resolveFormat() throws -> String {
@@ -139,11 +125,11 @@ struct FacilityImportCommand: ParsableCommand {
         throw CommandFailure.usage("cannot tell the format of \(file); pass --format csv|jsonl|greenbutton")
     }
 
-    func read(path: String, kind: String, problems: inout [ImportProblem], _ window: (FacilityWindow) throws -> Void) throws {
+    func read(path: String, kind: String, problems: inout [ImportProblem], into windows: inout ImportedWindows) throws {
         switch kind {
-        case "greenbutton": try GreenButtonImport.read(path: path, problems: &problems, window: window)
-        case "jsonl": try TabularImport.read(path: path, format: .jsonl, problems: &problems, window: window)
-        default: try TabularImport.read(path: path, format: .csv, problems: &problems, window: window)
+        case "greenbutton": try GreenButtonImport.read(path: path, problems: &problems, into: &windows)
+        case "jsonl": try TabularImport.read(path: path, format: .jsonl, problems: &problems, into: &windows)
+        default: try TabularImport.read(path: path, format: .csv, problems: &problems, into: &windows)
         }
     }
 }
@@ -208,29 +194,41 @@ struct FacilityProrateCommand: ParsableCommand {
     }
 }
 
-/// Builds facility events for a chunk of checked windows in parallel, in order.
+/// Writes the event lines of a range of checked windows on every core, in order.
 enum FacilityEvents {
-    static func build(_ windows: [FacilityWindow], settings: FacilityImportSettings, recordedAt: Timestamp) throws -> [EnergyEvent] {
-        let results = Mutex<[Int: Result<EnergyEvent, EnergyEvent.Invalid>]>([:])
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, windows.count / 256))
-        let stride = (windows.count + workers - 1) / workers
+    static func lines(_ windows: ImportedWindows, _ range: Range<Int>, template: FacilityEventTemplate,
+                      describe: @Sendable (Int) -> String) throws -> EventLines {
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, range.count / 256))
+        let stride = (range.count + workers - 1) / workers
+        let parts = Mutex<[Int: Result<EventLines, CommandFailure>]>([:])
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var local: [Int: Result<EnergyEvent, EnergyEvent.Invalid>] = [:]
-            for i in (worker * stride)..<min(windows.count, (worker + 1) * stride) {
-                do throws(EnergyEvent.Invalid) { local[i] = .success(try settings.event(for: windows[i], recordedAt: recordedAt)) } catch {
-                    local[i] = .failure(error)
+            var lines = EventLines()
+            var failure: CommandFailure?
+            for i in (range.lowerBound + worker * stride)..<min(range.upperBound, range.lowerBound + (worker + 1) * stride) {
+                let window = windows.window(i)
+                do throws(EnergyEvent.Invalid) {
+                    try lines.append { out throws(EnergyEvent.Invalid) in
+                        try template.appendLine(deviceID: window.meterID, window: window.window, energyJoules: window.energyJoules,
+                                                provenance: window.provenance, to: &out)
+                    }
+                } catch {
+                    failure = CommandFailure.rejected("\(describe(window.position)): \(error)")
+                    break
                 }
             }
-            results.withLock { all in all.merge(local) { a, _ in a } }
+            let result: Result<EventLines, CommandFailure> = failure.map { .failure($0) } ?? .success(lines)
+            parts.withLock { $0[worker] = result }
         }
-        let all = results.withLock { $0 }
-        return try windows.indices.map { i in
-            switch all[i] {
-            case .success(let event)?: return event
-            case .failure(let invalid)?: throw CommandFailure.rejected("\(windows[i].location): \(invalid)")
-            case nil: throw CommandFailure.usage("internal: window \(i) was not built")
+        var all = EventLines()
+        let done = parts.withLock { $0 }
+        for worker in 0..<workers {
+            switch done[worker] {
+            case .success(let lines)?: all.append(contentsOf: lines)
+            case .failure(let failure)?: throw failure
+            case nil: throw CommandFailure.usage("internal: part \(worker) was not built")
             }
         }
+        return all
     }
 }
 

@@ -15,20 +15,25 @@ struct OutputOptions: ParsableArguments {
     /// Writes all events durably, or fails loudly with every event printed on stderr as JSON
     /// Lines so that nothing vanishes.
     func write(_ events: [EnergyEvent]) throws {
-        var text = ""
-        for event in events { text += event.jsonLine + "\n" }
+        var lines = EventLines()
+        for event in events { lines.append(id: event.eventID, line: event.jsonLine.utf8) }
+        try write(lines)
+    }
+
+    /// Writes already-built event lines (the facility importer's fast path) the same way.
+    func write(_ lines: EventLines) throws {
         guard let destination else {
             let path = EmitHome.outboxPath
             do {
-                try EventDatabase(path: path).add(events)
+                try EventDatabase(path: path).add(lines: lines.pairs)
             } catch {
-                Console.error(String(text.dropLast()))
-                throw CommandFailure.usage("could not store \(events.count) event(s) in the outbox \(path) (\(error)); they are printed above as JSON Lines so nothing is lost")
+                Console.error(String(decoding: lines.bytes.dropLast(), as: UTF8.self))
+                throw CommandFailure.usage("could not store \(lines.count) event(s) in the outbox \(path) (\(error)); they are printed above as JSON Lines so nothing is lost")
             }
             return
         }
         if destination == "-" {
-            Console.out(String(text.dropLast()))
+            Console.out(String(decoding: lines.bytes.dropLast(), as: UTF8.self))
             Console.flush()
             return
         }
@@ -37,14 +42,14 @@ struct OutputOptions: ParsableArguments {
             throw CommandFailure.usage("cannot open \(destination) for appending: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        let bytes = Array(text.utf8)
+        let bytes = lines.bytes
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = String(cString: strerror(errno))
-                Console.error(text)
+                Console.error(String(decoding: lines.bytes.dropLast(), as: UTF8.self))
                 throw CommandFailure.usage("writing \(destination) failed (\(reason)); the events are printed above so nothing is lost")
             }
             written += n
@@ -59,5 +64,47 @@ struct OutputOptions: ParsableArguments {
     private func isRegularFile(_ fd: Int32) -> Bool {
         var info = stat()
         return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+}
+
+/// Event lines ready to write: the JSON Lines bytes (each line ends in a newline) and each
+/// line's event id and end.
+struct EventLines {
+    private(set) var bytes: [UInt8] = []
+    private(set) var ids: [String] = []
+    private var ends: [Int] = []
+
+    var count: Int { ids.count }
+
+    mutating func append(id: String, line: some Collection<UInt8>) {
+        bytes.append(contentsOf: line)
+        finishLine(id: id)
+    }
+
+    /// Appends through `write`, which adds one line's bytes and returns its id.
+    mutating func append<Failure: Error>(_ write: (inout [UInt8]) throws(Failure) -> String) throws(Failure) {
+        finishLine(id: try write(&bytes))
+    }
+
+    private mutating func finishLine(id: String) {
+        bytes.append(UInt8(ascii: "\n"))
+        ids.append(id)
+        ends.append(bytes.count - 1)
+    }
+
+    mutating func append(contentsOf other: EventLines) {
+        let offset = bytes.count
+        bytes += other.bytes
+        ids += other.ids
+        ends += other.ends.map { $0 + offset }
+    }
+
+    /// (event id, line) for the outbox.
+    var pairs: [(String, String)] {
+        var start = 0
+        return zip(ids, ends).map { id, end in
+            defer { start = end + 1 }
+            return (id, String(decoding: bytes[start..<end], as: UTF8.self))
+        }
     }
 }
