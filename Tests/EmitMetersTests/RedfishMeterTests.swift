@@ -99,4 +99,40 @@ import Testing
         #expect(untrusted.devices.isEmpty)
         #expect(untrusted.problems.count == 1)
     }
+
+    @Test func aSessionLogsInOnceAgainWhenForgottenAndOutOnClose() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = 18643 + Int(getpid() % 200)
+        let server = try BackgroundProcess("/usr/bin/env", ["python3", Repository.path("Tests/Peers/redfish/server.py"),
+                                                            Repository.path("Tests/Peers/redfish/mockups/energy"), String(port),
+                                                            "--user", "operator:s3cret"], log: dir.file("server.log"))
+        defer { server.kill9() }
+        #expect(server.waitForPort(port), "\(server.output)")
+        let basic = ["Authorization": "Basic " + Data("operator:s3cret".utf8).base64EncodedString()]
+        func liveSessions() throws -> [String] {
+            let reply = HTTP.request("http://127.0.0.1:\(port)/redfish/v1/SessionService/Sessions", headers: basic)
+            guard case .array(let members)? = try JSONParser.parse(Array(reply.body))["Members"] else { return [] }
+            return members.compactMap { $0["@odata.id"]?.stringValue }
+        }
+        let url = URL(string: "http://127.0.0.1:\(port)")!
+        let password = try dir.write("password", "s3cret\n")
+        let meter = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", username: "operator", passwordFile: password, useSession: true))
+        #expect(meter.problems.isEmpty, "\(meter.problems)")
+        let first = try liveSessions()
+        #expect(first.count == 1)
+        #expect(meter.sample() == [.power(watts: 344)])
+        // The BMC forgets the session (a reboot, a timeout): the meter logs in again.
+        #expect(HTTP.request("http://127.0.0.1:\(port)\(first[0])", method: "DELETE", headers: basic).status == 204)
+        #expect(try liveSessions().isEmpty)
+        #expect(meter.sample() == [.power(watts: 344)])
+        #expect(try liveSessions().count == 1)
+        meter.close()
+        #expect(try liveSessions().isEmpty)
+        let wrong = try dir.write("wrong", "guess\n")
+        let denied = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", username: "operator", passwordFile: wrong, useSession: true))
+        #expect(denied.problems.map(\.reason) == ["session login: 401, check username and password file"])
+        let anonymous = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", useSession: true))
+        #expect(anonymous.problems.map(\.reason) == ["a Redfish session needs a username and password file"])
+    }
 }

@@ -47,7 +47,7 @@ public struct CollectConfiguration: Sendable, Equatable {
     static let commonMembers: Set<String> = ["id", "source", "class", "pue_applied", "name"]
     static let connectionMembers: [EnergySource: Set<String>] = [
         .ipmi: ["host", "port", "username", "password_file", "cipher_suite", "sensor"],
-        .redfish: ["url", "chassis", "username", "password_file", "ca_file"],
+        .redfish: ["url", "chassis", "username", "password_file", "ca_file", "session"],
         .ups: ["host", "port", "ups", "prefer"],
         .pdu: ["host", "port", "community", "community_file", "profile", "index", "outlet", "unit", "prefer"],
     ]
@@ -73,6 +73,11 @@ public struct CollectConfiguration: Sendable, Equatable {
             return Int(number)
         }
 
+        func flag(_ value: JSONValue?, _ field: String) -> Bool {
+            guard let value else { return false }
+            guard let bool = value.boolValue else { problem(field, "must be true or false"); return false }
+            return bool
+        }
         /// `prefer`: "energy" (the default: a counter loses nothing between samples) or "power".
         func prefersPower(_ value: JSONValue?, _ field: String) -> Bool {
             guard let prefer = string(value, field, required: false) else { return false }
@@ -142,7 +147,8 @@ public struct CollectConfiguration: Sendable, Equatable {
                                 url: url, chassis: string(item["chassis"], "\(at).chassis", required: false),
                                 username: string(item["username"], "\(at).username", required: false),
                                 passwordFile: string(item["password_file"], "\(at).password_file", required: false),
-                                caFile: string(item["ca_file"], "\(at).ca_file", required: false)))
+                                caFile: string(item["ca_file"], "\(at).ca_file", required: false),
+                                useSession: flag(item["session"], "\(at).session")))
                         } else {
                             problem("\(at).url", "\"\(text)\" is not an http(s) URL")
                         }

@@ -15,13 +15,18 @@ public struct RedfishConnection: Sendable, Equatable {
     public var passwordFile: String?
     /// PEM file with the CA that signed the BMC's certificate (BMCs rarely carry public ones).
     public var caFile: String?
+    /// Log in once through the SessionService (X-Auth-Token) instead of sending the password
+    /// with every request; the session is deleted on close.
+    public var useSession: Bool
 
-    public init(url: URL, chassis: String? = nil, username: String? = nil, passwordFile: String? = nil, caFile: String? = nil) {
+    public init(url: URL, chassis: String? = nil, username: String? = nil, passwordFile: String? = nil, caFile: String? = nil,
+                useSession: Bool = false) {
         self.url = url
         self.chassis = chassis
         self.username = username
         self.passwordFile = passwordFile
         self.caFile = caFile
+        self.useSession = useSession
     }
 }
 
@@ -71,6 +76,9 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     private let connection: RedfishConnection
     private let client: HTTPClient
     private let authorization: String?
+    private let credentials: (username: String, password: String)?
+    /// The session's token and its resource (to delete it), when logged in through a session.
+    private var session: (token: String, location: String?)?
     private let timeout: Int64
 
     /// `device`: the id and class to report; its id defaults to the chassis `Id`.
@@ -95,15 +103,19 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
                     startupProblem = "password file \(file) is not readable"
                 }
             }
-            authorization = "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
+            credentials = (username, password)
+            authorization = connection.useSession ? nil : "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
         } else {
+            credentials = nil
             authorization = nil
         }
+        if connection.useSession, credentials == nil { startupProblem = "a Redfish session needs a username and password file" }
         if let startupProblem {
             problems.append(MeterProblem(source: .redfish, deviceID: deviceID, reason: startupProblem))
             return
         }
         do {
+            if connection.useSession { try logIn() }
             let (chassisID, found) = try discover()
             reading = found
             devices = [MeteredDevice(source: .redfish, device: Device(class: deviceClass, id: deviceID ?? chassisID, name: found.label))]
@@ -141,7 +153,37 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     public func close() {
         guard !closed else { return }
         closed = true
+        if let location = session?.location { _ = try? send(.DELETE, location) }
         try? client.syncShutdown()
+    }
+
+    /// POST /redfish/v1/SessionService/Sessions (DSP0266 §13.3.4): the token comes back in
+    /// X-Auth-Token, the session's own URI in Location.
+    private func logIn() throws(Failure) {
+        guard let credentials else { return }
+        var body: [UInt8] = []
+        JSONWriter.write(.object([("UserName", .string(credentials.username)), ("Password", .string(credentials.password))]), sortKeys: false, into: &body)
+        session = nil
+        let response = try send(.POST, "/redfish/v1/SessionService/Sessions", body: body)
+        guard response.status == .created || response.status == .ok, let token = response.headers.first(name: "X-Auth-Token") else {
+            if response.status == .unauthorized { throw Failure(description: "session login: 401, check username and password file") }
+            throw Failure(description: "session login: HTTP status \(response.status.code) without an X-Auth-Token")
+        }
+        session = (token, response.headers.first(name: "Location"))
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) throws(Failure) -> HTTPClient.Response {
+        guard let target = URL(string: path, relativeTo: connection.url) else { throw Failure(description: "bad resource path \(path)") }
+        var headers = HTTPHeaders([("Accept", "application/json")])
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        if let token = session?.token { headers.add(name: "X-Auth-Token", value: token) }
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        do {
+            let request = try HTTPClient.Request(url: target.absoluteString, method: method, headers: headers, body: body.map { .bytes($0) })
+            return try client.execute(request: request, deadline: .now() + .milliseconds(timeout)).wait()
+        } catch {
+            throw Failure(description: "\(target.absoluteString): \(error)")
+        }
     }
 
     // The HTTP client must be shut down before it goes; a meter dropped unclosed does it here
@@ -153,22 +195,19 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     }
 
     private func get(_ path: String) throws(Failure) -> JSONValue {
-        guard let target = URL(string: path, relativeTo: connection.url) else { throw Failure(description: "bad resource path \(path)") }
-        var headers = HTTPHeaders([("Accept", "application/json")])
-        if let authorization { headers.add(name: "Authorization", value: authorization) }
-        let response: HTTPClient.Response
-        do {
-            let built = try HTTPClient.Request(url: target.absoluteString, method: .GET, headers: headers)
-            response = try client.execute(request: built, deadline: .now() + .milliseconds(timeout)).wait()
-        } catch {
-            throw Failure(description: "\(target.absoluteString): \(error)")
+        var response = try send(.GET, path)
+        // A session the BMC expired (or forgot on a reboot): log in again once.
+        if response.status == .unauthorized, session != nil {
+            try logIn()
+            response = try send(.GET, path)
         }
+        let target = URL(string: path, relativeTo: connection.url)?.absoluteString ?? path
         guard response.status == .ok else {
-            if response.status == .unauthorized { throw Failure(description: "\(target.absoluteString): 401, check username and password file") }
-            throw Failure(description: "\(target.absoluteString): HTTP status \(response.status.code)")
+            if response.status == .unauthorized { throw Failure(description: "\(target): 401, check username and password file") }
+            throw Failure(description: "\(target): HTTP status \(response.status.code)")
         }
         let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-        do { return try JSONParser.parse(bytes) } catch { throw Failure(description: "\(target.absoluteString): not JSON (\(error))") }
+        do { return try JSONParser.parse(bytes) } catch { throw Failure(description: "\(target): not JSON (\(error))") }
     }
 
     static func number(in document: JSONValue, at member: [String]) -> Double? {

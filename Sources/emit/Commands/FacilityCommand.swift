@@ -247,7 +247,7 @@ struct FacilityCollectCommand: ParsableCommand {
             The configuration is JSON: facility_id, region and/or grid_region, and meters, each \
             with id (the event's device id), source (ipmi, redfish, ups, pdu), class, pue_applied \
             and its connection: ipmi host/port/username/password_file/cipher_suite/sensor (no \
-            host: the local BMC in-band); redfish url/chassis/username/password_file/ca_file; ups \
+            host: the local BMC in-band); redfish url/chassis/username/password_file/ca_file/session; ups \
             host/port/ups; pdu host/port/community_file (or community)/profile (apc-rpdu2, \
             raritan-pdu2, entity-sensor)/index/outlet/unit/prefer. Credentials come from files only.
 

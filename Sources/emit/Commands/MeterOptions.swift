@@ -46,6 +46,9 @@ struct MeterOptions: ParsableArguments {
     @Option(name: .customLong("redfish-ca-file"), help: ArgumentHelp("--source redfish: PEM CA certificate(s) the BMC's certificate is signed by.", valueName: "FILE"))
     var redfishCAFile: String?
 
+    @Flag(name: .customLong("redfish-session"), help: "--source redfish: log in once through the SessionService (X-Auth-Token) instead of Basic auth on every request.")
+    var redfishSession = false
+
     @Option(name: .customLong("bmc-class"), help: ArgumentHelp("What the BMC's reading covers: node (default) or chassis.", valueName: "node|chassis"))
     var bmcClass: String = "node"
 
@@ -92,7 +95,7 @@ struct MeterOptions: ParsableArguments {
                 throw CommandFailure.usage("--redfish-url: \"\(redfishURL)\" is not an http(s) URL")
             }
             redfish = RedfishConnection(url: parsed, chassis: redfishChassis, username: redfishUsername,
-                                        passwordFile: redfishPasswordFile, caFile: redfishCAFile)
+                                        passwordFile: redfishPasswordFile, caFile: redfishCAFile, useSession: redfishSession)
         }
         return MeterSelection(sources: chosen, raplZones: zones, dcgmURL: url, ipmi: ipmi, redfish: redfish, nodeClass: nodeClass)
     }

@@ -3,7 +3,9 @@
 /redfish/v1, <root>/<path>/index.json is /redfish/v1/<path>) on 127.0.0.1.
 
 PATCH merges a JSON object into a resource in memory (tests move counters and power that way).
---user NAME:PASSWORD demands HTTP Basic authentication (401 otherwise); --cert/--key serve HTTPS.
+--user NAME:PASSWORD demands authentication (401 otherwise): HTTP Basic, or a session's
+X-Auth-Token from POST /redfish/v1/SessionService/Sessions (DELETE its Location to log out;
+GET the collection to see the live ones). --cert/--key serve HTTPS.
 Standard library only."""
 import argparse, base64, json, os, ssl, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,8 @@ def load(root):
         doc.setdefault('@odata.id', path)
         resources[path] = doc
     return resources
+
+SESSIONS = '/redfish/v1/SessionService/Sessions'
 
 def merge(target, patch):
     for key, value in patch.items():
@@ -40,6 +44,8 @@ def main():
     resources = load(args.root)
     lock = threading.Lock()
     expected = 'Basic ' + base64.b64encode(args.user.encode()).decode() if args.user else None
+    sessions = {}  # token -> session id
+    counter = [0]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
@@ -58,11 +64,23 @@ def main():
             self.end_headers()
             self.wfile.write(data)
 
+        def authorized(self):
+            if not expected or self.headers.get('Authorization') == expected:
+                return True
+            with lock:
+                if self.headers.get('X-Auth-Token') in sessions:
+                    return True
+            self.reply(401, {'error': {'code': 'Base.1.0.NoValidSession', 'message': 'authentication required'}})
+            return False
+
         def resource(self):
-            if expected and self.headers.get('Authorization') != expected:
-                self.reply(401, {'error': {'code': 'Base.1.0.NoValidSession', 'message': 'authentication required'}})
+            if not self.authorized():
                 return None
             path = self.path.split('?')[0].rstrip('/') or '/'
+            if path == SESSIONS:
+                with lock:
+                    members = [{'@odata.id': f'{SESSIONS}/{n}'} for n in sessions.values()]
+                return path, {'@odata.id': SESSIONS, 'Name': 'Sessions', 'Members': members, 'Members@odata.count': len(members)}
             with lock:
                 doc = resources.get(path)
             if doc is None:
@@ -75,6 +93,46 @@ def main():
                 with lock:
                     body = json.loads(json.dumps(found[1]))
                 self.reply(200, body)
+
+        def do_POST(self):
+            if self.path.rstrip('/') != SESSIONS:
+                self.reply(405, {'error': {'code': 'Base.1.0.OperationNotAllowed', 'message': self.path}})
+                return
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get('Content-Length', '0'))) or b'{}')
+                login = f"{body['UserName']}:{body['Password']}"
+            except Exception:
+                self.reply(400, {'error': {'code': 'Base.1.0.MalformedJSON', 'message': 'UserName and Password required'}})
+                return
+            if args.user and login != args.user:
+                self.reply(401, {'error': {'code': 'Base.1.0.NoValidSession', 'message': 'wrong credentials'}})
+                return
+            with lock:
+                counter[0] += 1
+                token = f'token-{counter[0]}-' + base64.b16encode(os.urandom(8)).decode()
+                sessions[token] = counter[0]
+                number = counter[0]
+            data = json.dumps({'@odata.id': f'{SESSIONS}/{number}', 'Id': str(number), 'UserName': body['UserName']}).encode()
+            self.send_response(201)
+            self.send_header('X-Auth-Token', token)
+            self.send_header('Location', f'{SESSIONS}/{number}')
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_DELETE(self):
+            if not self.authorized():
+                return
+            path = self.path.rstrip('/')
+            with lock:
+                for token, number in list(sessions.items()):
+                    if path == f'{SESSIONS}/{number}':
+                        del sessions[token]
+                        break
+                else:
+                    number = None
+            self.reply(204 if number is not None else 404)
 
         def do_PATCH(self):
             found = self.resource()
