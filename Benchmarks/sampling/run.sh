@@ -51,3 +51,12 @@ done
 echo "emit run --interval 100ms -- sleep $SECS (4 RAPL zones + 8 GPUs sampled):"
 /usr/bin/time -f "  user %U s, system %S s, wall %e s, peak RSS %M KiB" \
   "$bin/emit" run --run-id bench --interval 100ms --out "$work/events.jsonl" -- sleep "$SECS" 2>&1 | grep -E "user|event"
+
+# The deployment build (scripts/build-node.sh): RAPL alone, then RAPL with the 8 GPUs.
+node=$(scripts/build-node.sh 2>/dev/null)
+echo "node build (scripts/build-node.sh), emit run --interval 100ms -- sleep $SECS, 4 RAPL zones:"
+EMIT_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 /usr/bin/time -f "  user %U s, system %S s, wall %e s, peak RSS %M KiB" \
+  "$node" run --run-id bench --interval 100ms --out "$work/events-node.jsonl" -- sleep "$SECS" 2>&1 | grep -E "user|event"
+echo "node build, the same with 4 RAPL zones + 8 GPUs:"
+/usr/bin/time -f "  user %U s, system %S s, wall %e s, peak RSS %M KiB" \
+  "$node" run --run-id bench --interval 100ms --out "$work/events-node.jsonl" -- sleep "$SECS" 2>&1 | grep -E "user|event"

@@ -3,12 +3,6 @@ import EmitTestSupport
 import Foundation
 import Testing
 
-func peerRunning(_ name: String) -> Bool {
-    guard let problem = Peers.start(name) else { return true }
-    if Programs.peersRequired { Issue.record("\(problem) (EMIT_REQUIRE_PEERS=1)") } else { print("skipped: \(problem)") }
-    return false
-}
-
 func readEvents(_ path: String) throws -> [EnergyEvent] {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
         try EnergyEvent(validating: try JSONParser.parse(String($0)))

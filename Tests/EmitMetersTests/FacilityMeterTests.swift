@@ -4,13 +4,6 @@ import Foundation
 import Testing
 @testable import EmitMeters
 
-/// Starts a peer, or explains why the test does not run (fails under EMIT_REQUIRE_PEERS=1).
-func peerRunning(_ name: String) -> Bool {
-    guard let problem = Peers.start(name) else { return true }
-    if Programs.peersRequired { Issue.record("\(problem) (EMIT_REQUIRE_PEERS=1)") } else { print("skipped: \(problem)") }
-    return false
-}
-
 @Suite struct DCMIOutputTests {
     func sample(_ name: String) throws -> String { try Repository.text("Tests/EmitMetersTests/Fixtures/ipmi/\(name)") }
 

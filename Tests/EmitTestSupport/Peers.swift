@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The protocol peers of Tests/Peers/peers.sh (ipmi_sim, upsd, snmpsim, a Redfish mockup) on
 /// 127.0.0.1. `.ci/run` starts them all; a test asks again (idempotent), so a test run on a
@@ -30,4 +31,12 @@ public enum Peers {
         guard let result = try? Programs.run("/bin/bash", [script, "start", peer]) else { return "cannot run \(script)" }
         return result.status == 0 ? nil : "peer \(peer) unavailable: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
     }
+}
+
+/// Starts a peer for a test, or says why the test does not run: recorded as a failure under
+/// EMIT_REQUIRE_PEERS=1 (CI), printed as a skip otherwise.
+public func peerRunning(_ name: String) -> Bool {
+    guard let problem = Peers.start(name) else { return true }
+    if Programs.peersRequired { Issue.record("\(problem) (EMIT_REQUIRE_PEERS=1)") } else { print("skipped: \(problem)") }
+    return false
 }
