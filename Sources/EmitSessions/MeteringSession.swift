@@ -1,6 +1,7 @@
 import EmitContract
 import EmitMeters
 import Foundation
+import Synchronization
 
 /// What one device measured over the whole session.
 public struct DeviceReport: Sendable {
@@ -47,6 +48,7 @@ public final class MeteringSession: @unchecked Sendable {
     private let devices: [MeteredDevice]
     private let deliver: @Sendable ([EnergyEvent]) -> Void
     private let eventFactory: WindowEventFactory
+    private let concurrentReads: Bool
     private let windowClosed: (@Sendable (Int) -> Void)?
     private var windowsClosed = 0
     private var trackers: [DeviceTracker]
@@ -65,8 +67,13 @@ public final class MeteringSession: @unchecked Sendable {
     /// `interval` is the requested sampling interval in seconds (shortened when a counter could
     /// wrap twice); `window` the window length, nil for one window over the whole session.
     /// `windowClosed` is told the number of windows closed so far, after each interim window.
-    public init(interval: Double, window: Double?, meters: [EnergyMeter], eventFactory: @escaping WindowEventFactory,
+    /// `concurrentReads`: read the meters of a round at the same time (each still by one thread),
+    /// so one slow or unreachable network meter does not hold back the others' readings; local
+    /// meters (RAPL, NVML) answer in microseconds and are read in turn.
+    public init(interval: Double, window: Double?, meters: [EnergyMeter], concurrentReads: Bool = false,
+                eventFactory: @escaping WindowEventFactory,
                 windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
+        self.concurrentReads = concurrentReads && meters.count > 1
         self.window = window
         self.meters = meters
         self.eventFactory = eventFactory
@@ -155,8 +162,8 @@ public final class MeteringSession: @unchecked Sendable {
     /// slow meter read late in a round shifts its power samples by that delay, not its energy.)
     private func sampleAll(at time: UInt64) {
         var offset = 0
-        for meter in meters {
-            let values = meter.sample()
+        let read = readAll()
+        for (meter, values) in zip(meters, read) {
             for (i, value) in values.enumerated() where offset + i < trackers.count {
                 trackers[offset + i].add(value, at: time)
             }
@@ -168,6 +175,23 @@ public final class MeteringSession: @unchecked Sendable {
             }
             offset += meter.devices.count
         }
+    }
+
+    private func readAll() -> [[SampleValue]] {
+        guard concurrentReads else { return meters.map { $0.sample() } }
+        // A thread per meter, not a bounded pool: the reads wait on the network, not the CPU.
+        let results = Mutex([[SampleValue]](repeating: [], count: meters.count))
+        let done = DispatchGroup()
+        for (index, meter) in meters.enumerated() {
+            done.enter()
+            Thread {
+                let values = meter.sample()
+                results.withLock { $0[index] = values }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        return results.withLock { $0 }
     }
 
     private func wall(_ mono: UInt64) -> Timestamp {

@@ -18,7 +18,7 @@ public final class FacilityCollector: Sendable {
         meters = configuration.meters.map(Self.open)
         let pueApplied = Dictionary(configuration.meters.map { ($0.device.id, $0.pueApplied) }, uniquingKeysWith: { a, _ in a })
         session = MeteringSession(
-            interval: interval, window: window, meters: meters,
+            interval: interval, window: window, meters: meters, concurrentReads: true,
             eventFactory: { metered, window, joules, measurement, recordedAt in
                 try FacilityWindowEventBuilder(
                     facilityID: configuration.facilityID, region: configuration.region, gridRegion: configuration.gridRegion,
