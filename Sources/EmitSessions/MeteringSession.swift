@@ -68,7 +68,7 @@ public final class MeteringSession: @unchecked Sendable {
     /// wrap twice); `window` the window length, nil for one window over the whole session.
     /// `windowClosed` is told the number of windows closed so far, after each interim window.
     /// `concurrentReads`: read the meters of a round at the same time (each still by one thread),
-    /// so one slow or unreachable network meter does not hold back the others' readings; local
+    /// so a round of network meters takes as long as its slowest read, not the sum of them; local
     /// meters (RAPL, NVML) answer in microseconds and are read in turn.
     public init(interval: Double, window: Double?, meters: [EnergyMeter], concurrentReads: Bool = false,
                 eventFactory: @escaping WindowEventFactory,

@@ -32,6 +32,7 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let password = try dir.write("bmc.pw", "secret\n")
+        let wrongPassword = try dir.write("wrong.pw", "guess\n")
         let community = try dir.write("pdu.community", "entity\n")
         let path = try config(dir, meters: [
             #"{"id": "node-7", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.steadyIPMIPort), "username": "admin", "password_file": "\#(password)"}"#,
@@ -40,6 +41,7 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
             #"{"id": "rack-2-inlet", "source": "pdu", "class": "pdu_inlet", "pue_applied": true, "host": "127.0.0.1", "port": \#(Peers.snmpPort), "community": "pdu-live", "profile": "apc-rpdu2"}"#,
             #"{"id": "rack-3-inlet", "source": "pdu", "class": "pdu_inlet", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.snmpPort), "community": "apc-ap7902b", "profile": "apc-rpdu2"}"#,
             #"{"id": "gpu-chassis", "source": "redfish", "class": "chassis", "pue_applied": false, "url": "http://127.0.0.1:\#(Peers.redfishPort)", "chassis": "Collect"}"#,
+            #"{"id": "node-8", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.steadyIPMIPort), "username": "admin", "password_file": "\#(wrongPassword)"}"#,
         ])
         let start = try #require(collectJoules)
         let out = dir.file("events.jsonl")
@@ -58,6 +60,9 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(stderr)")
         #expect(stderr.contains("not metered: pdu rack-3-inlet: rPDU2DeviceStatusEnergy.1 is -1: not supported by this PDU"))
+        // A BMC that refuses now is kept and sampled (it may come back); with no good read it
+        // yields no event, never 0 J.
+        #expect(stderr.contains("first read failed, still sampled: ipmi node-8:"))
 
         let events = try readEvents(out)
         let byDevice = Dictionary(grouping: events, by: { $0.deviceID ?? "" })
@@ -181,6 +186,18 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         #expect(abs(ipmi.energyJoules / ipmi.window.seconds - 250) < 250 * 0.03)
         #expect(abs(redfish.energyJoules / redfish.window.seconds - 344) < 344 * 0.03)
         #expect(redfish.deviceID == "Legacy")
+
+        // A source that was named but yields nothing is explained in the summary.
+        let wrong = try dir.write("wrong.pw", "guess\n")
+        let refused = try Programs.run(Programs.emit, [
+            "run", "--run-id", "asg-9/run-2", "--interval", "100ms", "--source", "ipmi,redfish",
+            "--ipmi-host", "127.0.0.1:\(Peers.steadyIPMIPort)", "--ipmi-username", "admin", "--ipmi-password-file", wrong,
+            "--redfish-url", "http://127.0.0.1:\(Peers.redfishPort)", "--redfish-chassis", "Legacy",
+            "--out", dir.file("refused.jsonl"), "--", "sleep", "0.3",
+        ], environment: ["EMIT_NODE_ID": "node-test"])
+        #expect(refused.status == 0, "\(refused.stderr)")
+        #expect(refused.stderr.contains("not metered: ipmi 127.0.0.1:"), "\(refused.stderr)")
+        #expect(try readEvents(dir.file("refused.jsonl")).map(\.source) == [.redfish])
 
         let usage = try Programs.run(Programs.emit, ["run", "--run-id", "r", "--source", "ipmi", "--ipmi-username", "admin", "--", "true"])
         #expect(usage.status == 125)

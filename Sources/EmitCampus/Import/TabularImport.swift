@@ -29,51 +29,24 @@ public enum TabularImport {
     /// A plain row (no quotes, the right number of fields, every value well formed) read straight
     /// from its bytes; nil sends the row down the general path, which gives any problem its
     /// message. Most rows of real exports take this path.
-    static func fastRow(_ line: UnsafeBufferPointer<UInt8>, position: Int, _ c: Columns, into windows: inout ImportedWindows) -> Bool {
+    static func fastRow(_ line: UnsafeBufferPointer<UInt8>, position: Int, _ c: Columns, fields: inout [Range<Int>],
+                        into windows: inout ImportedWindows) -> Bool {
         var end = line.count
         if end > 0, line[end - 1] == 0x0D { end -= 1 }
-        var starts = (0, 0, 0, 0, 0, 0, 0, 0)  // up to 8 columns
-        var ends = starts
-        var field = 0, start = 0
-        func set(_ tuple: inout (Int, Int, Int, Int, Int, Int, Int, Int), _ i: Int, _ v: Int) {
-            switch i {
-            case 0: tuple.0 = v
-            case 1: tuple.1 = v
-            case 2: tuple.2 = v
-            case 3: tuple.3 = v
-            case 4: tuple.4 = v
-            case 5: tuple.5 = v
-            case 6: tuple.6 = v
-            default: tuple.7 = v
-            }
-        }
-        func get(_ tuple: (Int, Int, Int, Int, Int, Int, Int, Int), _ i: Int) -> Int {
-            switch i {
-            case 0: return tuple.0
-            case 1: return tuple.1
-            case 2: return tuple.2
-            case 3: return tuple.3
-            case 4: return tuple.4
-            case 5: return tuple.5
-            case 6: return tuple.6
-            default: return tuple.7
-            }
-        }
-        guard c.count <= 8 else { return false }
+        fields.removeAll(keepingCapacity: true)
+        var start = 0
         for i in 0...end {
             if i == end || line[i] == 0x2C {
-                guard field < c.count else { return false }
-                set(&starts, field, start)
-                set(&ends, field, i)
-                field += 1
+                fields.append(start..<i)
+                guard fields.count <= c.count else { return false }
                 start = i + 1
             } else if line[i] == 0x22 {
                 return false
             }
         }
-        guard field == c.count else { return false }
+        guard fields.count == c.count else { return false }
         func slice(_ i: Int) -> UnsafeBufferPointer<UInt8> {
-            var a = get(starts, i), b = get(ends, i)
+            var a = fields[i].lowerBound, b = fields[i].upperBound
             while a < b, line[a] == 0x20 || line[a] == 0x09 { a += 1 }
             while b > a, line[b - 1] == 0x20 || line[b - 1] == 0x09 { b -= 1 }
             return UnsafeBufferPointer(rebasing: line[a..<b])
@@ -100,6 +73,7 @@ public enum TabularImport {
 
     static func readCSV(path: String, problems: inout [ImportProblem], into windows: inout ImportedWindows) throws {
         var plan: Columns?
+        var fieldBounds: [Range<Int>] = []   // reused by every plain row
         var header: [String]?
         var columns: [String: Int] = [:]
         var unit: EnergyUnit?
@@ -107,7 +81,7 @@ public enum TabularImport {
         var pendingLine = 0
         var headerBroken = false
         try EventFileReader.forEachLine(path: path) { number, bytes in
-            if let plan, pending.isEmpty, fastRow(bytes, position: number, plan, into: &windows) { return }
+            if let plan, pending.isEmpty, fastRow(bytes, position: number, plan, fields: &fieldBounds, into: &windows) { return }
             var text = String(decoding: bytes, as: UTF8.self)
             if header == nil, pending.isEmpty, text.hasPrefix("\u{FEFF}") { text.removeFirst() }
             if pending.isEmpty { pendingLine = number } else { text = pending + "\n" + text }

@@ -1,5 +1,3 @@
-import Crypto
-
 /// Facility-grain event lines for the many windows of one import, fast. Everything but the
 /// device id, the window, the energy and the tier is the same for every window, so it is checked
 /// once: `init` builds a probe event for each tier through `FacilityWindowEventBuilder` (the
@@ -19,8 +17,6 @@ public struct FacilityEventTemplate: Sendable {
     /// `","recorded_at":…,"producer":{…}` and the device object's opening with its class.
     private let afterTo: [UInt8]
     private let deviceHead: [UInt8]
-    /// The identity's canonical bytes around `device_id` and the window.
-    private let identityAfterDevice: [UInt8]
 
     /// Whether the bytes written here matched the builder's on the probe; when not (the builder
     /// changed shape), every line goes through the builder.
@@ -100,21 +96,6 @@ public struct FacilityEventTemplate: Sendable {
         Self.append(",\"id\":", to: &d)
         deviceHead = d
 
-        var i: [UInt8] = []
-        Self.append("\"energy_source\":", to: &i)
-        JSONWriter.writeString(builder.source.rawValue, into: &i)
-        Self.append(",\"facility_id\":", to: &i)
-        JSONWriter.writeString(builder.facilityID, into: &i)
-        Self.append(",\"grain\":", to: &i)
-        JSONWriter.writeString(Grain.facility.rawValue, into: &i)
-        Self.append(",\"kind\":", to: &i)
-        JSONWriter.writeString(Contract.kind, into: &i)
-        if let node = builder.nodeID {
-            Self.append(",\"node_id\":", to: &i)
-            JSONWriter.writeString(node, into: &i)
-        }
-        Self.append(",\"valid_from\":", to: &i)
-        identityAfterDevice = i
 
         verified = true
         var checked = true
@@ -136,8 +117,6 @@ public struct FacilityEventTemplate: Sendable {
         out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    private static let hex = Array("0123456789abcdef".utf8)
-
     /// Appends one event line (no newline) to `out` and returns its event id. The device (when
     /// `deviceID` is given) has the template builder's device class.
     public func appendLine(deviceID: String?, window: TimeWindow, energyJoules: Double, provenance: Provenance,
@@ -154,30 +133,10 @@ public struct FacilityEventTemplate: Sendable {
             out.append(contentsOf: event.jsonLine.utf8)
             return event.eventID
         }
-        // The identity, in RFC 8785 member order (see EventIdentity.canonicalBytes).
-        var identity: [UInt8] = []
-        identity.reserveCapacity(identityAfterDevice.count + 128)
-        identity.append(UInt8(ascii: "{"))
-        if let deviceID {
-            Self.append("\"device_id\":", to: &identity)
-            JSONWriter.writeString(deviceID, into: &identity)
-            identity.append(UInt8(ascii: ","))
-        }
-        identity.append(contentsOf: identityAfterDevice)
-        JSONWriter.writeString(window.from.text, into: &identity)
-        Self.append(",\"valid_to\":", to: &identity)
-        JSONWriter.writeString(window.to.text, into: &identity)
-        identity.append(UInt8(ascii: "}"))
-        let digest = SHA256.hash(data: identity)
-
+        let id = EventIdentity(grain: Grain.facility.rawValue, energySource: builder.source.rawValue, facilityID: builder.facilityID,
+                               nodeID: builder.nodeID, deviceID: deviceID, validFrom: window.from.text, validTo: window.to.text).eventID
         out.append(contentsOf: head)
-        var id: [UInt8] = []
-        id.reserveCapacity(64)
-        for byte in digest {
-            id.append(Self.hex[Int(byte >> 4)])
-            id.append(Self.hex[Int(byte & 0xF)])
-        }
-        out.append(contentsOf: id)
+        out.append(contentsOf: id.utf8)
         out.append(contentsOf: afterID)
         JSONWriter.writeNumber(energyJoules, into: &out)
         out.append(contentsOf: tierSegment)
@@ -191,6 +150,6 @@ public struct FacilityEventTemplate: Sendable {
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
-        return String(decoding: id, as: UTF8.self)
+        return id
     }
 }

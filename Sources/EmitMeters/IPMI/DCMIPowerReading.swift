@@ -93,7 +93,7 @@ public struct SDRPowerRow: Sendable, Equatable {
             }
             // sdr elist / type: name | 10h | ok | 7.1 | 280 Watts ; sdr list: name | 168 Watts | ok
             let reading = fields.count >= 5 ? fields[4] : fields[1]
-            let status = fields.count >= 5 ? fields[2] : fields[2]
+            let status = fields[2]
             let lowered = reading.lowercased()
             guard lowered.hasSuffix(" watts") || lowered == "no reading" || lowered == "disabled" else { return nil }
             let watts = lowered.hasSuffix(" watts") ? DCMIPowerReading.leadingNumber(reading) : nil

@@ -234,22 +234,27 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     /// Finds the preferred reading of the configured (or first suitable) chassis.
     func discover() throws(Failure) -> (String, RedfishReading) {
         var tried: [String] = []
+        var unreadable: [String] = []
         for path in try members("/redfish/v1/Chassis") {
-            let chassis = try get(path)
+            // Collections may list members a service cannot serve: one bad chassis is skipped.
+            let chassis: JSONValue
+            do { chassis = try get(path) } catch { unreadable.append(error.description); continue }
             let id = chassis["Id"]?.stringValue ?? String(path.split(separator: "/").last ?? "")
             if let wanted = connection.chassis, wanted != id { continue }
-            if let found = try readings(of: chassis).first { return (id, found) }
+            if let found = readings(of: chassis).first { return (id, found) }
             tried.append(id)
         }
         if let wanted = connection.chassis, !tried.contains(wanted) {
-            throw Failure(description: "no chassis \"\(wanted)\" at \(connection.url.absoluteString)/redfish/v1/Chassis")
+            throw Failure(description: "no chassis \"\(wanted)\" at \(connection.url.absoluteString)/redfish/v1/Chassis"
+                          + (unreadable.isEmpty ? "" : " (unreadable: \(unreadable.joined(separator: "; ")))"))
         }
+        if tried.isEmpty, !unreadable.isEmpty { throw Failure(description: unreadable.joined(separator: "; ")) }
         throw Failure(description: tried.isEmpty ? "the service lists no chassis"
                       : "chassis \(tried.joined(separator: ", ")) report neither energy nor power")
     }
 
     /// Every reading the chassis offers, best first.
-    func readings(of chassis: JSONValue) throws(Failure) -> [RedfishReading] {
+    func readings(of chassis: JSONValue) -> [RedfishReading] {
         var counters: [RedfishReading] = [], power: [RedfishReading] = []
         if let metricsPath = Self.link(chassis, "EnvironmentMetrics"), let metrics = try? get(metricsPath) {
             if Self.number(in: metrics, at: ["EnergyJoules", "Reading"]) != nil {

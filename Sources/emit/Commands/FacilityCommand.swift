@@ -90,7 +90,8 @@ struct FacilityImportCommand: ParsableCommand {
         var problems: [ImportProblem] = []
         let shownFile = file
         let isGreenButton = kind == "greenbutton"
-        var windows = ImportedWindows(describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" })
+        let describe: @Sendable (Int) -> String = { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" }
+        var windows = ImportedWindows(describe: describe)
         do {
             try read(path: path, kind: kind, problems: &problems, into: &windows)
         } catch {
@@ -107,8 +108,7 @@ struct FacilityImportCommand: ParsableCommand {
         // The events, in file order, in chunks whose lines are built on every core.
         let chunk = 10_000
         for start in stride(from: 0, to: windows.count, by: chunk) {
-            try output.write(try FacilityEvents.lines(windows, start..<min(windows.count, start + chunk), template: template,
-                                                      describe: { isGreenButton ? "\(shownFile): IntervalReading \($0)" : "\(shownFile):\($0)" }))
+            try output.write(try FacilityEvents.lines(windows, start..<min(windows.count, start + chunk), template: template, describe: describe))
         }
         Console.error("emit facility import: \(windows.count) facility event(s) from \(windows.count) row(s) of \(file)")
     }
@@ -286,8 +286,11 @@ struct FacilityCollectCommand: ParsableCommand {
             configuration: configuration, interval: intervalSeconds, window: windowSeconds,
             windowClosed: { count in if let wanted, count == wanted { done.signal() } },
             deliver: { sink.write($0) })
+        let meteredIDs = Set(collector.meteredDevices.map(\.device.id))
         for problem in collector.problems {
-            Console.error("emit facility collect: not metered: \(problem.source.rawValue) \(problem.deviceID ?? ""): \(problem.reason)")
+            // A BMC that failed its first read is still sampled (it may come back): a warning.
+            let kept = problem.deviceID.map(meteredIDs.contains) ?? false
+            Console.error("emit facility collect: \(kept ? "first read failed, still sampled" : "not metered"): \(problem.source.rawValue) \(problem.deviceID ?? ""): \(problem.reason)")
         }
         guard !collector.meteredDevices.isEmpty else {
             throw CommandFailure(exitCode: 1, message: "facility collect: none of the \(configuration.meters.count) configured meter(s) can be read")

@@ -215,7 +215,11 @@ enum RunSummary {
             Console.error("  " + line)
         }
         let unusable = report.problems + notes
-        for problem in unusable where problem.reason.contains("permission denied") || problem.deviceID == nil {
+        // Per-device notes stay out of the summary unless they explain a whole missing source
+        // (say, a BMC named with --source that never answered) or a permission to fix.
+        let meteredSources = Set(report.devices.map(\.device.source))
+        for problem in unusable where problem.reason.contains("permission denied") || problem.deviceID == nil
+            || !meteredSources.contains(problem.source) {
             Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)")
         }
         for failure in report.buildFailures { Console.error("  event not built: \(failure)") }
