@@ -103,7 +103,7 @@ public struct CollectConfiguration: Sendable, Equatable {
                 var source: EnergySource?
                 if let name = string(item["source"], "\(at).source", required: true) {
                     source = EnergySource(rawValue: name)
-                    if source == nil || connectionMembers[source!] == nil {
+                    if source.flatMap({ connectionMembers[$0] }) == nil {
                         problem("\(at).source", "\"\(name)\" is not a live facility meter (choose from ipmi, redfish, ups, pdu)")
                         source = nil
                     }
@@ -111,7 +111,7 @@ public struct CollectConfiguration: Sendable, Equatable {
                 var deviceClass: DeviceClass?
                 if let name = string(item["class"], "\(at).class", required: true) {
                     deviceClass = DeviceClass(rawValue: name)
-                    if deviceClass == nil || !deviceClass!.isAllowed(at: .facility) {
+                    if !(deviceClass?.isAllowed(at: .facility) ?? false) {
                         problem("\(at).class", "\"\(name)\" is not a facility device class (choose from \(DeviceClass.facilityGrain.map(\.rawValue).sorted().joined(separator: ", ")))")
                         deviceClass = nil
                     }
