@@ -53,6 +53,8 @@ let package = Package(
             dependencies: [
                 "EmitContract",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API beside GRDB, for the per-event insert statements.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -79,7 +81,7 @@ let package = Package(
         .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
-        .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCampusTests", dependencies: ["EmitCampus", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]

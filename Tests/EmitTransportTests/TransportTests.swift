@@ -1,6 +1,7 @@
 import EmitContract
 import EmitTestSupport
 import Foundation
+import GRDB
 import Testing
 @testable import EmitTransport
 
@@ -38,6 +39,54 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         let counts = try db.counts()
         #expect(counts.pending == 40 && counts.delivered == 8 && counts.rejected == 2)
         #expect(try db.pending(limit: 100).first?.eventID == events[10].eventID, "insertion order")
+    }
+
+    @Test func idsSharingTheirIndexKeyAreToldApartByTheFullID() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let db = try EventDatabase(path: dir.file("keys.sqlite"))
+        let prefix = "0123456789abcdef"
+        let a = prefix + String(repeating: "a", count: 48), b = prefix + String(repeating: "b", count: 48)
+        #expect(EventDatabase.idKey(a.utf8) == EventDatabase.idKey(b.utf8))
+        #expect(EventDatabase.idKey("not-hex".utf8) == EventDatabase.idKey("not-hex".utf8))
+        #expect(EventDatabase.idKey("not-hex".utf8) != EventDatabase.idKey("not-hey".utf8))
+        #expect(try db.add(lines: [(a, "{\"n\":1}"), (b, "{\"n\":2}"), (a, "{\"n\":3}")]) == 2, "a repeat inside one batch is stored once")
+        #expect(try db.add(lines: [(b, "{\"n\":4}"), ("short", "{}"), ("short", "{}")]) == 1)
+        #expect(try db.page(after: 0, limit: 10).map(\.body) == ["{\"n\":1}", "{\"n\":2}", "{}"])
+    }
+
+    @Test func aVersionOneStoreIsUpgradedKeepingStatesAndOrder() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("v1.sqlite")
+        let events = try makeEvents(5, run: "old")
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try EventDatabase.migrator.migrate(queue, upTo: "v1")
+            try queue.write { db in
+                for (i, event) in events.enumerated() {
+                    let state = [0, 1, 2, 0, 1][i]
+                    try db.execute(sql: "INSERT INTO events(event_id, body, state, codes, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                                   arguments: [event.eventID, event.jsonLine, state, state == 2 ? "bad_energy" : nil, 1000.0 + Double(i), state == 0 ? nil : 2000.0])
+                }
+            }
+        }
+        let db = try EventDatabase(path: path)
+        let counts = try db.counts()
+        #expect(counts.pending == 2 && counts.delivered == 2 && counts.rejected == 1)
+        #expect(counts.oldestPendingAddedAt == Date(timeIntervalSince1970: 1000))
+        #expect(try db.pending(limit: 10).map(\.eventID) == [events[0].eventID, events[3].eventID])
+        #expect(try db.pending(limit: 10).map(\.seq) == [1, 4], "sequence numbers survive the upgrade")
+        var rejected: [String] = []
+        try db.forEach(state: .rejected) { rejected.append($0.eventID) }
+        #expect(rejected == [events[2].eventID])
+        var delivered: [String] = []
+        try db.forEach(state: .delivered) { delivered.append($0.eventID) }
+        #expect(delivered == [events[1].eventID, events[4].eventID])
+        #expect(try db.pool.read { try String.fetchOne($0, sql: "SELECT codes FROM rejected") } == "bad_energy")
+        #expect(try db.add(events) == 0, "the upgraded index still finds every stored id")
+        #expect(try db.add(try makeEvents(6, run: "old")) == 1)
+        #expect(try db.pending(limit: 10).last?.seq == 6)
     }
 
     @Test func theIngestProcessorAcceptsRejectsAndDeduplicates() throws {

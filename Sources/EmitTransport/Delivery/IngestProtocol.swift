@@ -95,17 +95,24 @@ public struct IngestProcessor: Sendable {
             }
             guard !lines.isEmpty else { throw NotJSONLines(description: "the body holds no event") }
             let results = ParallelValidation.validateKeepingIDs(lines, with: validator)
-            var valid: [(String, String)] = []
+            var valid: [(String, UnsafeBufferPointer<UInt8>)] = []
+            valid.reserveCapacity(lines.count)
             var rejected: [IngestResult.Rejected] = []
             for ((index, line), (_, problems, id)) in zip(lines, results) {
                 if problems.isEmpty, let id {
-                    valid.append((id, String(decoding: line, as: UTF8.self)))
+                    valid.append((id, line))
                 } else {
                     rejected.append(IngestResult.Rejected(index: index, eventID: id, codes: Array(Set(problems.map(\.code.rawValue))).sorted()))
                 }
             }
-            let added = try store.add(lines: valid, state: .delivered)
-            if let forwardOutbox { try forwardOutbox.add(lines: valid) }
+            let added = try store.addInOneTransaction(state: .delivered) { inserter in
+                for (id, line) in valid { try inserter.insert(id: id, body: line) }
+            }.added
+            if let forwardOutbox {
+                try forwardOutbox.addInOneTransaction { inserter in
+                    for (id, line) in valid { try inserter.insert(id: id, body: line) }
+                }
+            }
             return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
         }
     }

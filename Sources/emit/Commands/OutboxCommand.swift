@@ -88,7 +88,7 @@ struct OutboxAdd: ParsableCommand {
                                     continue
                                 }
                                 valid += 1
-                                if invalid == 0 { try inserter.insert(id: id, body: String(decoding: line.1, as: UTF8.self)) }
+                                if invalid == 0 { try inserter.insert(id: id, body: line.1) }
                             }
                         }
                     }
