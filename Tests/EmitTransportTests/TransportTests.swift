@@ -89,7 +89,7 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try db.pending(limit: 10).last?.seq == 6)
     }
 
-    @Test func theIngestProcessorAcceptsRejectsAndDeduplicates() throws {
+    @Test func theIngestProcessorAcceptsRejectsAndDeduplicates() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let store = try EventDatabase(path: dir.file("recv.sqlite"))
@@ -97,18 +97,41 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         let processor = IngestProcessor(store: store, forwardOutbox: relay)
         let events = try makeEvents(3, run: "r")
         var body = events.map(\.jsonLine).joined(separator: "\n") + "\n\n{\"kind\": 1}\nnot json\n"
-        var result = try processor.ingest(Array(body.utf8))
+        var result = try await processor.ingest(Array(body.utf8))
         #expect(result.accepted == 3 && result.duplicates == 0)
         #expect(result.rejected.map(\.index) == [3, 4])
         #expect(result.rejected.first?.codes.contains("wrong_type") == true)
         #expect(result.rejected.last?.codes == ["invalid_json"])
         body = events[0].jsonLine
-        result = try processor.ingest(Array(body.utf8))
+        result = try await processor.ingest(Array(body.utf8))
         #expect(result.accepted == 0 && result.duplicates == 1)
         #expect(try store.count() == 3)
         #expect(try relay.counts().pending == 3)
-        #expect(throws: IngestProcessor.NotJSONLines.self) { try processor.ingest([0xFF, 0xFE, 0x0A]) }
-        #expect(throws: IngestProcessor.NotJSONLines.self) { try processor.ingest(Array("\n \n".utf8)) }
+        await #expect(throws: IngestProcessor.NotJSONLines.self) { try await processor.ingest([0xFF, 0xFE, 0x0A]) }
+        await #expect(throws: IngestProcessor.NotJSONLines.self) { try await processor.ingest(Array("\n \n".utf8)) }
+    }
+
+    @Test func concurrentRequestsCommittedTogetherCountEachEventOnce() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try EventDatabase(path: dir.file("group.sqlite"))
+        let relay = try EventDatabase(path: dir.file("relay.sqlite"))
+        let processor = IngestProcessor(store: store, forwardOutbox: relay)
+        let events = try makeEvents(60, run: "g")
+        // 24 requests at once, each a different overlapping slice of the same 60 events.
+        let results = try await withThrowingTaskGroup(of: IngestResult.self) { group in
+            for i in 0..<24 {
+                let slice = events[(i % 6) * 10..<min(60, (i % 6) * 10 + 20)]
+                let body = Array((slice.map(\.jsonLine).joined(separator: "\n") + "\n").utf8)
+                group.addTask { try await processor.ingest(body) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let offered = (0..<24).reduce(0) { $0 + min(60, ($1 % 6) * 10 + 20) - ($1 % 6) * 10 }
+        #expect(results.reduce(0) { $0 + $1.accepted } == 60)
+        #expect(results.reduce(0) { $0 + $1.duplicates } == offered - 60)
+        #expect(try store.count() == 60)
+        #expect(try relay.counts().pending == 60)
     }
 
     @Test func endpointsAreCheckedBeforeAnythingIsSent() throws {

@@ -68,52 +68,64 @@ public struct IngestProcessor: Sendable {
     /// With a relay, accepted events also enter this outbox to be forwarded upstream.
     public let forwardOutbox: EventDatabase?
     public let validator: Validator
+    private let storeWriter: GroupCommitter
+    private let forwardWriter: GroupCommitter?
 
     public init(store: EventDatabase, forwardOutbox: EventDatabase? = nil, validator: Validator = .standard) {
         self.store = store
         self.forwardOutbox = forwardOutbox
         self.validator = validator
+        storeWriter = GroupCommitter(database: store, state: .delivered)
+        forwardWriter = forwardOutbox.map { GroupCommitter(database: $0, state: .pending) }
     }
 
     public struct NotJSONLines: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public func ingest(_ body: [UInt8]) throws -> IngestResult {
+    /// Checks every event, then stores the valid ones durably before answering. With a relay,
+    /// every valid event of the body (new or not) is offered to the forward outbox too, so a
+    /// retry after a failure between the two stores still forwards it.
+    public func ingest(_ body: [UInt8]) async throws -> IngestResult {
+        let (valid, rejected) = try check(body)
+        let batch = GroupCommitter.Batch(bytes: body, rows: valid)
+        let added = try await storeWriter.add(batch)
+        if let forwardWriter { _ = try await forwardWriter.add(batch) }
+        return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
+    }
+
+    /// Splits the body into lines and validates them: the valid events by their byte ranges,
+    /// and the rejected ones with their codes.
+    func check(_ body: [UInt8]) throws -> (valid: [(id: String, range: Range<Int>)], rejected: [IngestResult.Rejected]) {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw NotJSONLines(description: "the body is not UTF-8 text")
         }
-        return try body.withUnsafeBufferPointer { all -> IngestResult in
+        return try body.withUnsafeBufferPointer { all in
             var lines: [(Int, UnsafeBufferPointer<UInt8>)] = []
+            var ranges: [Range<Int>] = []
             var start = 0
             for i in 0...all.count where i == all.count || all[i] == 0x0A {
                 var end = i
                 if end > start, all[end - 1] == 0x0D { end -= 1 }
                 let line = UnsafeBufferPointer(rebasing: all[start..<end])
-                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { lines.append((lines.count, line)) }
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                    lines.append((lines.count, line))
+                    ranges.append(start..<end)
+                }
                 start = i + 1
             }
             guard !lines.isEmpty else { throw NotJSONLines(description: "the body holds no event") }
-            let results = ParallelValidation.validateKeepingIDs(lines, with: validator)
-            var valid: [(String, UnsafeBufferPointer<UInt8>)] = []
+            var valid: [(id: String, range: Range<Int>)] = []
             valid.reserveCapacity(lines.count)
             var rejected: [IngestResult.Rejected] = []
-            for ((index, line), (_, problems, id)) in zip(lines, results) {
+            for (range, (index, problems, id)) in zip(ranges, ParallelValidation.validateKeepingIDs(lines, with: validator)) {
                 if problems.isEmpty, let id {
-                    valid.append((id, line))
+                    valid.append((id, range))
                 } else {
                     rejected.append(IngestResult.Rejected(index: index, eventID: id, codes: Array(Set(problems.map(\.code.rawValue))).sorted()))
                 }
             }
-            let added = try store.addInOneTransaction(state: .delivered) { inserter in
-                for (id, line) in valid { try inserter.insert(id: id, body: line) }
-            }.added
-            if let forwardOutbox {
-                try forwardOutbox.addInOneTransaction { inserter in
-                    for (id, line) in valid { try inserter.insert(id: id, body: line) }
-                }
-            }
-            return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
+            return (valid, rejected)
         }
     }
 }

@@ -51,7 +51,7 @@ public enum Receiver {
             }
             let bytes = Array(body.readableBytesView)
             do {
-                let result = try processor.ingest(bytes)
+                let result = try await processor.ingest(bytes)
                 var out = ByteBuffer()
                 out.writeString(JSONWriter.line(result.json))
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: out))
