@@ -62,7 +62,7 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         let events = try makeEvents(5, run: "old")
         do {
             let queue = try DatabaseQueue(path: path)
-            try EventDatabase.migrator.migrate(queue, upTo: "v1")
+            try EventDatabase.migrate(queue, upTo: "v1")
             try queue.write { db in
                 for (i, event) in events.enumerated() {
                     let state = [0, 1, 2, 0, 1][i]
@@ -132,6 +132,24 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(results.reduce(0) { $0 + $1.duplicates } == offered - 60)
         #expect(try store.count() == 60)
         #expect(try relay.counts().pending == 60)
+    }
+
+    @Test func openersRacingOnANewOrOldFileApplyEachVersionOnce() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let old = dir.file("old.sqlite")
+        try EventDatabase.migrate(try DatabaseQueue(path: old), upTo: "v1")
+        for path in [dir.file("new.sqlite"), old] {
+            // Separate pools are separate SQLite connections, as separate processes would have.
+            let opened = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<8 {
+                    group.addTask { try EventDatabase(path: path).add(try makeEvents(3, run: "opener-\(i)")) }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(opened == 24)
+            #expect(try EventDatabase(path: path).counts().pending == 24)
+        }
     }
 
     @Test func endpointsAreCheckedBeforeAnythingIsSent() throws {

@@ -43,11 +43,16 @@ public final class EventDatabase: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
+            // 16 KiB pages for a new file (an existing one keeps its own): events are about 700
+            // bytes, and bigger pages mean fewer page splits, WAL frames and cache lookups per
+            // event (1M inserts: 126k/s against 100k/s with 4 KiB pages).
+            try db.execute(sql: "PRAGMA page_size = 16384")
             // A 32 MiB page cache holds the id_key index of several million events.
             try db.execute(sql: "PRAGMA cache_size = -32768")
             // Checkpoint every 64 MiB of WAL instead of every 4 MiB: pages rewritten by several
             // commits in between reach the database file once. Every commit is still fsynced.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            let pageSize = max(512, try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \((64 << 20) / pageSize)")
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             db.add(function: EventDatabase.idKeyFunction)
         }
@@ -72,7 +77,7 @@ public final class EventDatabase: Sendable {
         // GRDB's WAL set-up resets `synchronous` after prepareDatabase, so set it here, on the
         // writer, after the pool is open.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        try migrator.migrate(pool)
+        try migrate(pool)
         return pool
     }
 
@@ -105,46 +110,66 @@ public final class EventDatabase: Sendable {
         return idKey(id.utf8)
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE events (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    event_id TEXT NOT NULL UNIQUE,
-                    body TEXT NOT NULL,
-                    state INTEGER NOT NULL DEFAULT 0,
-                    codes TEXT,
-                    added_at REAL NOT NULL,
-                    updated_at REAL
-                );
-                CREATE INDEX events_state ON events(state, seq);
-                """)
+    /// Schema versions, in order. v2: the compact id_key index and narrow delivery-state tables
+    /// (see the type's comment); sequence numbers are kept, so a flush interrupted across the
+    /// upgrade resumes in order.
+    static let migrations: [(id: String, sql: String)] = [
+        ("v1", """
+            CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id TEXT NOT NULL UNIQUE,
+                body TEXT NOT NULL,
+                state INTEGER NOT NULL DEFAULT 0,
+                codes TEXT,
+                added_at REAL NOT NULL,
+                updated_at REAL
+            );
+            CREATE INDEX events_state ON events(state, seq);
+            """),
+        ("v2", """
+            CREATE TABLE events_v2 (
+                seq INTEGER PRIMARY KEY,
+                id_key INTEGER NOT NULL,
+                event_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                added_at REAL NOT NULL
+            );
+            INSERT INTO events_v2(seq, id_key, event_id, body, added_at)
+                SELECT seq, emit_id_key(event_id), event_id, body, added_at FROM events ORDER BY seq;
+            CREATE TABLE pending (seq INTEGER PRIMARY KEY);
+            INSERT INTO pending(seq) SELECT seq FROM events WHERE state = 0 ORDER BY seq;
+            CREATE TABLE rejected (seq INTEGER PRIMARY KEY, codes TEXT NOT NULL, rejected_at REAL NOT NULL);
+            INSERT INTO rejected(seq, codes, rejected_at)
+                SELECT seq, coalesce(codes, ''), coalesce(updated_at, added_at) FROM events WHERE state = 2 ORDER BY seq;
+            DROP TABLE events;
+            ALTER TABLE events_v2 RENAME TO events;
+            CREATE INDEX events_id_key ON events(id_key);
+            """),
+    ]
+
+    /// Applies the missing versions up to `last` in one IMMEDIATE transaction, so two processes
+    /// opening one file at once cannot both apply a version (GRDB's migrator reads the applied
+    /// list outside its transactions). The list lives in GRDB's `grdb_migrations` table, which
+    /// files from earlier builds already have. A file already up to date is checked with a read
+    /// alone, so opening never waits for another process's long write.
+    static func migrate(_ writer: some DatabaseWriter, upTo last: String? = nil) throws {
+        let wanted = last.flatMap { id in migrations.firstIndex { $0.id == id } }.map { Array(migrations[...$0]) } ?? migrations
+        let applied = { (db: Database) throws -> Set<String> in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
         }
-        // v2: the compact id_key index and narrow delivery-state tables (see the type's comment).
-        // Sequence numbers are kept, so a flush interrupted across the upgrade resumes in order.
-        migrator.registerMigration("v2") { db in
-            try db.execute(sql: """
-                CREATE TABLE events_v2 (
-                    seq INTEGER PRIMARY KEY,
-                    id_key INTEGER NOT NULL,
-                    event_id TEXT NOT NULL,
-                    body TEXT NOT NULL,
-                    added_at REAL NOT NULL
-                );
-                INSERT INTO events_v2(seq, id_key, event_id, body, added_at)
-                    SELECT seq, emit_id_key(event_id), event_id, body, added_at FROM events ORDER BY seq;
-                CREATE TABLE pending (seq INTEGER PRIMARY KEY);
-                INSERT INTO pending(seq) SELECT seq FROM events WHERE state = 0 ORDER BY seq;
-                CREATE TABLE rejected (seq INTEGER PRIMARY KEY, codes TEXT NOT NULL, rejected_at REAL NOT NULL);
-                INSERT INTO rejected(seq, codes, rejected_at)
-                    SELECT seq, coalesce(codes, ''), coalesce(updated_at, added_at) FROM events WHERE state = 2 ORDER BY seq;
-                DROP TABLE events;
-                ALTER TABLE events_v2 RENAME TO events;
-                CREATE INDEX events_id_key ON events(id_key);
-                """)
+        if try writer.read({ db in try wanted.allSatisfy { try applied(db).contains($0.id) } }) { return }
+        try writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+                let done = try applied(db)
+                for migration in wanted where !done.contains(migration.id) {
+                    try db.execute(sql: migration.sql)
+                    try db.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES (?)", arguments: [migration.id])
+                }
+                return .commit
+            }
         }
-        return migrator
     }
 
     /// The `synchronous` level in force on the writer (2 = FULL).
