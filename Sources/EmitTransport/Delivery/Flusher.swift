@@ -10,7 +10,7 @@ import NIOSSL
 public struct FlushOptions: Sendable {
     public var endpoint: URL
     public var token: String?
-    public var batchSize: Int = 1000
+    public var batchSize: Int = 5000
     public var follow = false
     public var caFile: String?
     public var gzip = false

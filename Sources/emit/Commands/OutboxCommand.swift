@@ -209,8 +209,8 @@ struct OutboxFlush: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: ArgumentHelp("A file holding the bearer token.", valueName: "FILE"))
     var tokenFile: String?
 
-    @Option(help: "Events per request.")
-    var batch: Int = 1000
+    @Option(help: "Events per request (about 3.5 MB of JSON at 5000; a receiver answering 413 makes it halve).")
+    var batch: Int = 5000
 
     @Flag(help: "Keep running and deliver new events as they arrive.")
     var follow = false
