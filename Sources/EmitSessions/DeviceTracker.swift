@@ -33,6 +33,15 @@ struct DeviceTracker {
     private(set) var totals = Totals()
     private(set) var method: MeasurementMethod?
     private var previous: (time: UInt64, value: SampleValue)?
+    /// When the last good sample was taken (nil before the first).
+    private(set) var lastSampleTime: UInt64?
+
+    /// The next sample starts afresh instead of pairing with the last one: the stretch between
+    /// them is a gap. Used at a window boundary the device was not sampled at, so energy between
+    /// a sample before the boundary and one after it is never put into either window.
+    mutating func breakPairing() {
+        previous = nil
+    }
 
     /// Feeds one sample taken at monotonic time `time`.
     mutating func add(_ value: SampleValue, at time: UInt64) {
@@ -48,6 +57,7 @@ struct DeviceTracker {
             method = .powerIntegration
         }
         totals.samples += 1
+        lastSampleTime = time
         guard let previous else { return }
         let elapsed = time &- previous.time
         switch (previous.value, value) {

@@ -1,7 +1,6 @@
 import EmitContract
 import EmitMeters
 import Foundation
-import Synchronization
 
 /// What one device measured over the whole session.
 public struct DeviceReport: Sendable {
@@ -48,11 +47,19 @@ public final class MeteringSession: @unchecked Sendable {
     private let devices: [MeteredDevice]
     private let deliver: @Sendable ([EnergyEvent]) -> Void
     private let eventFactory: WindowEventFactory
-    private let concurrentReads: Bool
+    /// Set when meters are read side by side (see `ConcurrentReads`).
+    private let concurrentReads: ConcurrentReads?
+    /// The index of each meter's first device in `devices` and `trackers`.
+    private let firstDevice: [Int]
     private let windowClosed: (@Sendable (Int) -> Void)?
     private var windowsClosed = 0
     private var trackers: [DeviceTracker]
     private var windowStartTotals: [DeviceTracker.Totals] = []
+    /// Per device: whether the current window opened with a good sample at its start (that
+    /// sample then belongs to both windows and counts in each).
+    private var windowOpenedWithSample: [Bool] = []
+    /// Per meter: whether the last round has its answer at the round's own time.
+    private var answeredThisRound: [Bool] = []
     private var windowStart: UInt64 = 0
     private var monoZero: UInt64 = 0
     private var wallZero: Int64 = 0
@@ -67,13 +74,14 @@ public final class MeteringSession: @unchecked Sendable {
     /// `interval` is the requested sampling interval in seconds (shortened when a counter could
     /// wrap twice); `window` the window length, nil for one window over the whole session.
     /// `windowClosed` is told the number of windows closed so far, after each interim window.
-    /// `concurrentReads`: read the meters of a round at the same time (each still by one thread),
-    /// so a round of network meters takes as long as its slowest read, not the sum of them; local
-    /// meters (RAPL, NVML) answer in microseconds and are read in turn.
+    /// `concurrentReads`: read the meters of a round at the same time, each on a thread of its own,
+    /// and go on at the next tick without a meter that has not answered by then (its answer
+    /// joins a later round); local meters (RAPL, NVML) answer in microseconds and are read in turn.
     public init(interval: Double, window: Double?, meters: [EnergyMeter], concurrentReads: Bool = false,
                 eventFactory: @escaping WindowEventFactory,
                 windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
-        self.concurrentReads = concurrentReads && meters.count > 1
+        self.concurrentReads = concurrentReads ? ConcurrentReads(meters: meters) : nil
+        firstDevice = meters.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.devices.count) }.dropLast()
         self.window = window
         self.meters = meters
         self.eventFactory = eventFactory
@@ -99,9 +107,10 @@ public final class MeteringSession: @unchecked Sendable {
         started = true
         wallZero = WallClock.nowNanoseconds()
         monoZero = MonotonicClock.nanoseconds()
-        sampleAll(at: monoZero)
+        sampleAll(at: monoZero, deadline: nil)
         windowStart = monoZero
         windowStartTotals = trackers.map(\.totals)
+        windowOpenedWithSample = trackers.map { $0.lastSampleTime == monoZero }
         guard !devices.isEmpty else { finished.signal(); return }
         let thread = Thread { [self] in samplingLoop() }
         thread.name = "emit-sampler"
@@ -117,8 +126,19 @@ public final class MeteringSession: @unchecked Sendable {
         stopLock.unlock()
         wake.signal()
         finished.wait()
-        let end = MonotonicClock.nanoseconds()
-        sampleAll(at: end)
+        let end: UInt64
+        if let concurrentReads {
+            // The last round waits for its reads, then for any still running from earlier rounds;
+            // the session ends at the last answer, so every sample lies inside it.
+            let last = MonotonicClock.nanoseconds()
+            sampleAll(at: last, deadline: nil)
+            let stragglers = concurrentReads.finish()
+            for reading in stragglers { feed(meter: reading.meter, reading.values, at: reading.time) }
+            end = max(last, stragglers.last?.time ?? last)
+        } else {
+            end = MonotonicClock.nanoseconds()
+            sampleAll(at: end, deadline: nil)
+        }
         if emitPartialWindow { closeWindow(at: end, final: true) }
         for meter in meters { meter.close() }
         return report(end: end)
@@ -144,7 +164,7 @@ public final class MeteringSession: @unchecked Sendable {
             }
             if isStopping { return }
             let time = MonotonicClock.nanoseconds()
-            sampleAll(at: time)
+            sampleAll(at: time, deadline: time + step)
             if let boundary = nextBoundary, time >= boundary, let length = windowLength {
                 // The window ends where its energy was read: at this sample, a moment after the
                 // scheduled boundary, so energy and window agree; the next one starts there.
@@ -157,41 +177,28 @@ public final class MeteringSession: @unchecked Sendable {
         }
     }
 
-    /// One round: every meter read, all stamped with the round's time, which is also where a
-    /// window opens or closes, so a window's coverage is exactly what its rounds observed. (A
-    /// slow meter read late in a round shifts its power samples by that delay, not its energy.)
-    private func sampleAll(at time: UInt64) {
-        var offset = 0
-        let read = readAll()
-        for (meter, values) in zip(meters, read) {
-            for (i, value) in values.enumerated() where offset + i < trackers.count {
-                trackers[offset + i].add(value, at: time)
-            }
-            // A meter that returned fewer values than devices: the missing ones were not read.
-            if values.count < meter.devices.count {
-                for i in values.count..<meter.devices.count {
-                    trackers[offset + i].add(.unavailable(reason: "not read"), at: time)
-                }
-            }
-            offset += meter.devices.count
+    /// One round: every meter read, stamped with the round's time, which is also where a window
+    /// opens or closes, so a window's coverage is exactly what its rounds observed. (A slow meter
+    /// read late in a round shifts its power samples by that delay, not its energy.) With
+    /// concurrent reads, a meter that has not answered by `deadline` is fed when it does.
+    private func sampleAll(at time: UInt64, deadline: UInt64?) {
+        guard let concurrentReads else {
+            for (index, meter) in meters.enumerated() { feed(meter: index, meter.sample(), at: time) }
+            answeredThisRound = Array(repeating: true, count: meters.count)
+            return
+        }
+        answeredThisRound = Array(repeating: false, count: meters.count)
+        for reading in concurrentReads.round(at: time, deadline: deadline) {
+            feed(meter: reading.meter, reading.values, at: reading.time)
+            if reading.time == time { answeredThisRound[reading.meter] = true }
         }
     }
 
-    private func readAll() -> [[SampleValue]] {
-        guard concurrentReads else { return meters.map { $0.sample() } }
-        // A thread per meter, not a bounded pool: the reads wait on the network, not the CPU.
-        let results = Mutex([[SampleValue]](repeating: [], count: meters.count))
-        let done = DispatchGroup()
-        for (index, meter) in meters.enumerated() {
-            done.enter()
-            Thread {
-                let values = meter.sample()
-                results.withLock { $0[index] = values }
-                done.leave()
-            }.start()
-        }
-        done.wait()
-        return results.withLock { $0 }
+    private func feed(meter index: Int, _ values: [SampleValue], at time: UInt64) {
+        let first = firstDevice[index], count = meters[index].devices.count
+        for (i, value) in values.prefix(count).enumerated() { trackers[first + i].add(value, at: time) }
+        // A meter that returned fewer values than devices: the missing ones were not read.
+        for i in min(values.count, count)..<count { trackers[first + i].add(.unavailable(reason: "not read"), at: time) }
     }
 
     private func wall(_ mono: UInt64) -> Timestamp {
@@ -202,7 +209,14 @@ public final class MeteringSession: @unchecked Sendable {
         let window = TimeWindow(from: wall(windowStart), to: wall(end))
         defer {
             windowStart = end
+            // A meter still reading at the boundary: its next answer must not pair across it.
+            if !final {
+                for (meter, answered) in answeredThisRound.enumerated() where !answered {
+                    for index in firstDevice[meter]..<(firstDevice[meter] + meters[meter].devices.count) { trackers[index].breakPairing() }
+                }
+            }
             windowStartTotals = trackers.map(\.totals)
+            windowOpenedWithSample = trackers.map { $0.lastSampleTime == end }
         }
         guard window.from < window.to else { return }
         let seconds = Double(end - windowStart) / 1e9
@@ -210,7 +224,7 @@ public final class MeteringSession: @unchecked Sendable {
         let recordedAt = WallClock.now()
         for (index, tracker) in trackers.enumerated() {
             let before = windowStartTotals[index], now = tracker.totals
-            let samples = now.samples - before.samples + (before.samples > 0 ? 1 : 0)
+            let samples = now.samples - before.samples + (windowOpenedWithSample[index] ? 1 : 0)
             let observed = Double(now.observedNanoseconds - before.observedNanoseconds) / 1e9
             guard samples >= 2, observed > 0, let method = tracker.method else { continue }
             let measurement = Measurement(

@@ -104,14 +104,22 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
     let problems: [MeterProblem] = []
     let longestSafeInterval: Double? = nil
     let delay: Double
+    /// Reads after the first take `laterDelay` (a BMC that stops answering promptly).
+    let laterDelay: Double?
+    private let reads = Mutex(0)
 
-    init(id: String, delay: Double) {
+    init(id: String, delay: Double, laterDelay: Double? = nil) {
         devices = [MeteredDevice(source: .ipmi, device: Device(class: .node, id: id))]
         self.delay = delay
+        self.laterDelay = laterDelay
     }
 
     func sample() -> [SampleValue] {
-        Thread.sleep(forTimeInterval: delay)
+        let first = reads.withLock { count -> Bool in
+            count += 1
+            return count == 1
+        }
+        Thread.sleep(forTimeInterval: first ? delay : laterDelay ?? delay)
         return [.power(watts: 100)]
     }
 
@@ -134,6 +142,50 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
         // In turn, one round of four 0.3 s reads takes 1.2 s; side by side about 0.3 s.
         #expect(first < 0.9, "the first round took \(first) s")
         #expect(report.devices.allSatisfy { $0.samples >= 2 })
-        #expect(report.devices.allSatisfy { abs($0.averageWatts - 100) < 1 || $0.seconds == 0 })
+        // 100 W over the time each meter was observed (reads that outlive a 50 ms tick are fed
+        // when they answer, so coverage is below 1).
+        #expect(report.devices.allSatisfy { $0.coverage > 0.3 && abs($0.joules / ($0.coverage * $0.seconds) - 100) < 1 })
+    }
+
+    @Test func aMeterThatStopsAnsweringPromptlyDoesNotHoldUpTheOthers() throws {
+        let stuck = SlowPowerMeter(id: "bmc-stuck", delay: 0, laterDelay: 0.7)
+        let counter = SteppingMeter(step: 1_000_000)
+        let collected = Collected()
+        let session = MeteringSession(interval: 0.05, window: 0.25, meters: [stuck, counter], concurrentReads: true,
+                                      eventFactory: { device, window, joules, measurement, recordedAt in
+                                          try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
+                                                                   window: window, energyJoules: joules, measurement: measurement)
+                                              .build(recordedAt: recordedAt)
+                                      }, deliver: collected.add)
+        session.start()
+        Thread.sleep(forTimeInterval: 1.6)
+        let report = session.stop()
+        let stuckReport = try #require(report.devices.first { $0.device.device.id == "bmc-stuck" })
+        let counterReport = try #require(report.devices.first { $0.device.device.id == "package-0" })
+        // Rounds that waited for the stuck meter would give the counter about 3 samples; on the
+        // 50 ms ticks it gets about 30.
+        #expect(counterReport.samples >= 15, "the counter was read \(counterReport.samples) times")
+        #expect(stuckReport.samples >= 2 && stuckReport.samples <= 5, "the stuck meter answered \(stuckReport.samples) times")
+        #expect(counterReport.joules == Double(counter.readCount - 1), "every counter read was fed once")
+        // Late answers are fed at the time they arrived: energy never exceeds 100 W over what was
+        // observed, and the windows of each device tile the session.
+        #expect(abs(stuckReport.averageWatts * stuckReport.seconds / stuckReport.coverage - 100 * stuckReport.seconds) < 1)
+        // The counter's windows tile the session; the stuck meter's are some of the same windows,
+        // each holding no more than 100 W over its own length: energy between an answer before a
+        // boundary and one after it is a gap, never put into either window.
+        let events = collected.batches.flatMap { $0 }
+        let counterWindows = events.filter { $0.json["device"]?["id"] == .string("package-0") }.map(\.window)
+        #expect(counterWindows.count >= 6, "\(counterWindows.count) windows")
+        #expect(zip(counterWindows, counterWindows.dropFirst()).allSatisfy { $0.to == $1.from }, "the counter's windows tile")
+        #expect(counterWindows.reduce(0) { $0 + $1.from.seconds(until: $1.to) } > 1.5)
+        let stuckEvents = events.filter { $0.json["device"]?["id"] == .string("bmc-stuck") }
+        #expect(!stuckEvents.isEmpty)
+        for event in stuckEvents {
+            #expect(counterWindows.contains(event.window))
+            let seconds = event.window.from.seconds(until: event.window.to)
+            #expect(event.energyJoules <= 100 * seconds + 1e-6, "no energy beyond its window: \(event.energyJoules) J in \(seconds) s")
+            let samples = event.json["measurement"]?["samples"]?.integerValue ?? 0
+            #expect(samples >= 2 && samples <= 3, "\(samples) samples in one window")
+        }
     }
 }

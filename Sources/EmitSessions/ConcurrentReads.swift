@@ -1,0 +1,85 @@
+import EmitMeters
+import Foundation
+
+/// Reads network meters side by side without letting one hold up the rest. A round starts a read
+/// on its own thread for every meter that has none running and waits until they answer or the
+/// round's deadline (the next tick) passes. A read still running then (a BMC that stopped
+/// answering waits out its timeout) is not abandoned: the meter is skipped until it answers,
+/// and the answer joins a later round stamped with the time it arrived, so the other meters
+/// keep their interval and no energy or gap is lost or invented.
+final class ConcurrentReads: @unchecked Sendable {
+    struct Reading {
+        let meter: Int
+        let values: [SampleValue]
+        /// Monotonic time the values stand for: the round's for an answer within its round,
+        /// else the moment the answer arrived.
+        let time: UInt64
+    }
+
+    private let meters: [EnergyMeter]
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var running: [Bool]
+    private var answers: [(meter: Int, values: [SampleValue], round: UInt64, arrived: UInt64)] = []
+
+    init(meters: [EnergyMeter]) {
+        self.meters = meters
+        running = Array(repeating: false, count: meters.count)
+    }
+
+    /// One round at monotonic time `time`: the readings to feed, in time order. With no
+    /// `deadline` the round waits for every read it started.
+    func round(at time: UInt64, deadline: UInt64?) -> [Reading] {
+        condition.lock()
+        let started = meters.indices.filter { !running[$0] }
+        for index in started { running[index] = true }
+        condition.unlock()
+        for index in started {
+            // A thread per read, not a bounded pool: the reads wait on the network, not the CPU.
+            Thread { [self] in
+                let values = meters[index].sample()
+                let arrived = MonotonicClock.nanoseconds()
+                condition.lock()
+                running[index] = false
+                answers.append((index, values, time, arrived))
+                condition.broadcast()
+                condition.unlock()
+            }.start()
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        while started.contains(where: { running[$0] }) {
+            guard let deadline else { condition.wait(); continue }
+            let now = MonotonicClock.nanoseconds()
+            guard now < deadline, condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9)) else { break }
+        }
+        return take(upTo: time)
+    }
+
+    /// Waits for every read still running and returns what has not been fed yet.
+    func finish() -> [Reading] {
+        condition.lock()
+        defer { condition.unlock() }
+        while running.contains(true) { condition.wait() }
+        return take(upTo: .max)
+    }
+
+    /// Answers of this round (stamped with its time) and late answers that arrived by `time`;
+    /// a late answer that arrived after it waits for the next round, so every device's samples
+    /// stay in time order and inside the window they are fed to.
+    private func take(upTo time: UInt64) -> [Reading] {
+        var ready: [Reading] = []
+        var later: [(meter: Int, values: [SampleValue], round: UInt64, arrived: UInt64)] = []
+        for answer in answers {
+            if answer.round == time {
+                ready.append(Reading(meter: answer.meter, values: answer.values, time: time))
+            } else if answer.arrived <= time {
+                ready.append(Reading(meter: answer.meter, values: answer.values, time: answer.arrived))
+            } else {
+                later.append(answer)
+            }
+        }
+        answers = later
+        return ready.sorted { $0.time < $1.time }
+    }
+}
