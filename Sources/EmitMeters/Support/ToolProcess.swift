@@ -40,7 +40,9 @@ struct ToolProcess {
     }
 }
 
-/// Drains a process's stdout and stderr on their own threads.
+/// Drains a process's stdout and stderr on threads of their own. Not on Dispatch's global
+/// queue: its pool has about one thread per core, and a BMC that does not answer keeps its
+/// tool's reads blocked for seconds, which held up every other meter's tool behind it.
 private final class OutputCollector: @unchecked Sendable {
     private var out = Data(), err = Data()
     private let group = DispatchGroup()
@@ -48,8 +50,8 @@ private final class OutputCollector: @unchecked Sendable {
     init(_ stdout: FileHandle, _ stderr: FileHandle) {
         group.enter()
         group.enter()
-        DispatchQueue.global().async { self.out = stdout.readDataToEndOfFile(); self.group.leave() }
-        DispatchQueue.global().async { self.err = stderr.readDataToEndOfFile(); self.group.leave() }
+        Thread { self.out = stdout.readDataToEndOfFile(); self.group.leave() }.start()
+        Thread { self.err = stderr.readDataToEndOfFile(); self.group.leave() }.start()
     }
 
     func finish() -> (String, String) {
