@@ -60,8 +60,13 @@ public protocol EnergyMeter: AnyObject, Sendable {
     func method(of index: Int) -> MeasurementMethod
     /// Releases what the meter holds (library handles, sessions).
     func close()
+    /// Whether a read waits on another machine or a tool (a BMC, a PDU, an exporter) and may
+    /// take up to its timeout: such meters are read on threads of their own, so they never
+    /// hold up the others' sampling.
+    var readsOverNetwork: Bool { get }
 }
 
 extension EnergyMeter {
     public func method(of index: Int) -> MeasurementMethod { .counterDelta }
+    public var readsOverNetwork: Bool { false }
 }

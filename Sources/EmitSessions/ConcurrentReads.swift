@@ -5,8 +5,8 @@ import Foundation
 /// on its own thread for every meter that has none running and waits until they answer or the
 /// round's deadline (the next tick) passes. A read still running then (a BMC that stopped
 /// answering waits out its timeout) is not abandoned: the meter is skipped until it answers,
-/// and the answer joins a later round stamped with the time it arrived, so the other meters
-/// keep their interval and no energy or gap is lost or invented.
+/// and the answer joins a later round stamped with the time it arrived. The other meters keep
+/// their interval; what the slow one misses is a gap in its coverage, never invented energy.
 final class ConcurrentReads: @unchecked Sendable {
     struct Reading {
         let meter: Int
@@ -17,24 +17,28 @@ final class ConcurrentReads: @unchecked Sendable {
     }
 
     private let meters: [EnergyMeter]
+    /// The meters read here (indices into `meters`): those that read over the network.
+    private let indices: [Int]
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var running: [Bool]
     private var answers: [(meter: Int, values: [SampleValue], round: UInt64, arrived: UInt64)] = []
+    // Only touched by the thread running the rounds.
+    private var startedThisRound: [Int] = []
 
-    init(meters: [EnergyMeter]) {
+    init(meters: [EnergyMeter], indices: [Int]) {
         self.meters = meters
+        self.indices = indices
         running = Array(repeating: false, count: meters.count)
     }
 
-    /// One round at monotonic time `time`: the readings to feed, in time order. With no
-    /// `deadline` the round waits for every read it started.
-    func round(at time: UInt64, deadline: UInt64?) -> [Reading] {
+    /// Starts the reads of the round at monotonic time `time`, for every meter that has none running.
+    func begin(round time: UInt64) {
         condition.lock()
-        let started = meters.indices.filter { !running[$0] }
-        for index in started { running[index] = true }
+        startedThisRound = indices.filter { !running[$0] }
+        for index in startedThisRound { running[index] = true }
         condition.unlock()
-        for index in started {
+        for index in startedThisRound {
             // A thread per read, not a bounded pool: the reads wait on the network, not the CPU.
             Thread { [self] in
                 let values = meters[index].sample()
@@ -46,9 +50,14 @@ final class ConcurrentReads: @unchecked Sendable {
                 condition.unlock()
             }.start()
         }
+    }
+
+    /// Waits until the round's reads answered or `deadline` passed (with none, for all of them)
+    /// and returns the readings to feed, in time order.
+    func end(round time: UInt64, deadline: UInt64?) -> [Reading] {
         condition.lock()
         defer { condition.unlock() }
-        while started.contains(where: { running[$0] }) {
+        while startedThisRound.contains(where: { running[$0] }) {
             guard let deadline else { condition.wait(); continue }
             let now = MonotonicClock.nanoseconds()
             guard now < deadline, condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9)) else { break }

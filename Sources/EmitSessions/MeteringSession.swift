@@ -47,8 +47,11 @@ public final class MeteringSession: @unchecked Sendable {
     private let devices: [MeteredDevice]
     private let deliver: @Sendable ([EnergyEvent]) -> Void
     private let eventFactory: WindowEventFactory
-    /// Set when meters are read side by side (see `ConcurrentReads`).
+    /// Meters read over the network, each on a thread of its own (see `ConcurrentReads`);
+    /// nil when every meter is local.
     private let concurrentReads: ConcurrentReads?
+    /// Local meters (RAPL, NVML): they answer in microseconds and are read in turn.
+    private let promptMeters: [Int]
     /// The index of each meter's first device in `devices` and `trackers`.
     private let firstDevice: [Int]
     private let windowClosed: (@Sendable (Int) -> Void)?
@@ -74,13 +77,15 @@ public final class MeteringSession: @unchecked Sendable {
     /// `interval` is the requested sampling interval in seconds (shortened when a counter could
     /// wrap twice); `window` the window length, nil for one window over the whole session.
     /// `windowClosed` is told the number of windows closed so far, after each interim window.
-    /// `concurrentReads`: read the meters of a round at the same time, each on a thread of its own,
-    /// and go on at the next tick without a meter that has not answered by then (its answer
-    /// joins a later round); local meters (RAPL, NVML) answer in microseconds and are read in turn.
-    public init(interval: Double, window: Double?, meters: [EnergyMeter], concurrentReads: Bool = false,
+    /// Meters that read over the network are read side by side, each on a thread of its own,
+    /// and a round goes on at the next tick without one that has not answered by then (its
+    /// answer joins a later round).
+    public init(interval: Double, window: Double?, meters: [EnergyMeter],
                 eventFactory: @escaping WindowEventFactory,
                 windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
-        self.concurrentReads = concurrentReads ? ConcurrentReads(meters: meters) : nil
+        let remote = meters.indices.filter { meters[$0].readsOverNetwork }
+        concurrentReads = remote.isEmpty ? nil : ConcurrentReads(meters: meters, indices: remote)
+        promptMeters = meters.indices.filter { !meters[$0].readsOverNetwork }
         firstDevice = meters.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.devices.count) }.dropLast()
         self.window = window
         self.meters = meters
@@ -107,7 +112,7 @@ public final class MeteringSession: @unchecked Sendable {
         started = true
         wallZero = WallClock.nowNanoseconds()
         monoZero = MonotonicClock.nanoseconds()
-        sampleAll(at: monoZero, deadline: nil)
+        sampleAll(at: monoZero, deadline: monoZero + UInt64(intervalSeconds * 1e9))
         windowStart = monoZero
         windowStartTotals = trackers.map(\.totals)
         windowOpenedWithSample = trackers.map { $0.lastSampleTime == monoZero }
@@ -126,6 +131,13 @@ public final class MeteringSession: @unchecked Sendable {
         stopLock.unlock()
         wake.signal()
         finished.wait()
+        guard emitPartialWindow else {
+            // The session is its whole windows. Reads still running are waited for (their meters
+            // are about to close) but not counted: they belong to the window that is dropped.
+            _ = concurrentReads?.finish()
+            for meter in meters { meter.close() }
+            return report(end: windowStart, totals: windowStartTotals)
+        }
         let end: UInt64
         if let concurrentReads {
             // The last round waits for its reads, then for any still running from earlier rounds;
@@ -139,9 +151,9 @@ public final class MeteringSession: @unchecked Sendable {
             end = MonotonicClock.nanoseconds()
             sampleAll(at: end, deadline: nil)
         }
-        if emitPartialWindow { closeWindow(at: end, final: true) }
+        closeWindow(at: end, final: true)
         for meter in meters { meter.close() }
-        return report(end: end)
+        return report(end: end, totals: trackers.map(\.totals))
     }
 
     private var isStopping: Bool {
@@ -171,7 +183,11 @@ public final class MeteringSession: @unchecked Sendable {
                 closeWindow(at: time, final: false)
                 windowsClosed += 1
                 windowClosed?(windowsClosed)
-                nextBoundary = boundary + length
+                // After a stall (a suspended process) the boundaries missed are merged into this
+                // window rather than closed one round apart as slivers.
+                var next = boundary + length
+                while next <= time { next += length }
+                nextBoundary = next
             }
             while nextTick <= time { nextTick += step }
         }
@@ -180,15 +196,16 @@ public final class MeteringSession: @unchecked Sendable {
     /// One round: every meter read, stamped with the round's time, which is also where a window
     /// opens or closes, so a window's coverage is exactly what its rounds observed. (A slow meter
     /// read late in a round shifts its power samples by that delay, not its energy.) With
-    /// concurrent reads, a meter that has not answered by `deadline` is fed when it does.
+    /// network meters, one that has not answered by `deadline` is fed when it does.
     private func sampleAll(at time: UInt64, deadline: UInt64?) {
-        guard let concurrentReads else {
-            for (index, meter) in meters.enumerated() { feed(meter: index, meter.sample(), at: time) }
-            answeredThisRound = Array(repeating: true, count: meters.count)
-            return
-        }
         answeredThisRound = Array(repeating: false, count: meters.count)
-        for reading in concurrentReads.round(at: time, deadline: deadline) {
+        concurrentReads?.begin(round: time)
+        for index in promptMeters {
+            feed(meter: index, meters[index].sample(), at: time)
+            answeredThisRound[index] = true
+        }
+        guard let concurrentReads else { return }
+        for reading in concurrentReads.end(round: time, deadline: deadline) {
             feed(meter: reading.meter, reading.values, at: reading.time)
             if reading.time == time { answeredThisRound[reading.meter] = true }
         }
@@ -241,10 +258,10 @@ public final class MeteringSession: @unchecked Sendable {
         if !events.isEmpty { deliver(events) }
     }
 
-    private func report(end: UInt64) -> SessionReport {
+    private func report(end: UInt64, totals: [DeviceTracker.Totals]) -> SessionReport {
         let seconds = Double(end - monoZero) / 1e9
         let reports = devices.enumerated().map { index, device -> DeviceReport in
-            let t = trackers[index].totals
+            let t = totals[index]
             return DeviceReport(
                 device: device, joules: t.joules, seconds: seconds, samples: t.samples,
                 coverage: seconds > 0 ? min(1, Double(t.observedNanoseconds) / 1e9 / seconds) : 0,

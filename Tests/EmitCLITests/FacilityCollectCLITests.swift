@@ -101,6 +101,44 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         #expect(stderr.contains("COVERAGE"))
     }
 
+    @Test func aSilentBMCDoesNotSlowTheOtherMeters() throws {
+        guard peerRunning("ipmi") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A UDP port that takes ipmitool's packets and never answers: a BMC that went quiet.
+        let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) == 0 && getsockname(silent, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let silentPort = Int(UInt16(bigEndian: address.sin_port))
+        let password = try dir.write("bmc.pw", "secret\n")
+        let path = try config(dir, meters: [
+            #"{"id": "node-7", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(Peers.steadyIPMIPort), "username": "admin", "password_file": "\#(password)"}"#,
+            #"{"id": "node-quiet", "source": "ipmi", "class": "node", "pue_applied": false, "host": "127.0.0.1", "port": \#(silentPort), "username": "admin", "password_file": "\#(password)"}"#,
+        ])
+        let out = dir.file("events.jsonl")
+        let result = try Programs.run(Programs.emit, ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "1s", "--windows", "3", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try readEvents(out)
+        #expect(events.allSatisfy { $0.deviceID == "node-7" }, "the quiet BMC never answered, so it has no event")
+        #expect(result.stderr.contains("no read completed"), "\(result.stderr)")
+        #expect(events.count == 3)
+        // On 100 ms ticks a 1 s window holds about 11 samples; rounds that waited for the quiet
+        // BMC's timeouts (seconds each) would hold one or two.
+        for event in events {
+            let samples = event.json["measurement"]?["samples"]?.integerValue ?? 0
+            #expect(samples >= 7, "\(samples) samples in \(event.window.seconds) s")
+            #expect(abs(event.window.seconds - 1) < 0.2)
+            #expect(abs(event.energyJoules / event.window.seconds - 250) < 250 * 0.03)
+        }
+    }
+
     @Test func anInterruptWritesThePartialWindow() throws {
         guard peerRunning("ipmi") else { return }
         let dir = try TemporaryDirectory()

@@ -15,10 +15,10 @@ public final class FacilityCollector: Sendable {
     public init(configuration: CollectConfiguration, interval: Double, window: Double,
                 windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
         self.configuration = configuration
-        meters = configuration.meters.map(Self.open)
+        meters = Self.openSideBySide(configuration.meters)
         let pueApplied = Dictionary(configuration.meters.map { ($0.device.id, $0.pueApplied) }, uniquingKeysWith: { a, _ in a })
         session = MeteringSession(
-            interval: interval, window: window, meters: meters, concurrentReads: true,
+            interval: interval, window: window, meters: meters,
             eventFactory: { metered, window, joules, measurement, recordedAt in
                 try FacilityWindowEventBuilder(
                     facilityID: configuration.facilityID, region: configuration.region, gridRegion: configuration.gridRegion,
@@ -37,6 +37,22 @@ public final class FacilityCollector: Sendable {
     /// Stops sampling; `emitPartialWindow` writes the stretch since the last whole window.
     public func stop(emitPartialWindow: Bool) -> SessionReport { session.stop(emitPartialWindow: emitPartialWindow) }
 
+    /// Opening probes each meter (a BMC that does not answer takes its whole timeout), so the
+    /// meters are opened at the same time, each on a thread of its own, in configuration order.
+    static func openSideBySide(_ configurations: [FacilityMeterConfiguration]) -> [EnergyMeter] {
+        let opened = OpenedMeters(count: configurations.count)
+        let done = DispatchGroup()
+        for (index, configuration) in configurations.enumerated() {
+            done.enter()
+            Thread {
+                opened.set(index, open(configuration))
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        return opened.all
+    }
+
     static func open(_ meter: FacilityMeterConfiguration) -> EnergyMeter {
         switch meter.connection {
         case .ipmi(let connection): return IPMIMeter(connection: connection, device: meter.device, keepUnreadable: true)
@@ -44,5 +60,25 @@ public final class FacilityCollector: Sendable {
         case .ups(let connection): return UPSMeter(connection: connection, device: meter.device)
         case .pdu(let connection): return PDUMeter(connection: connection, device: meter.device)
         }
+    }
+}
+
+/// The meters being opened, one slot each, filled by the opening threads.
+private final class OpenedMeters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [EnergyMeter?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ meter: EnergyMeter) {
+        lock.lock()
+        slots[index] = meter
+        lock.unlock()
+    }
+
+    var all: [EnergyMeter] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.compactMap { $0 }
     }
 }

@@ -8,6 +8,7 @@ import NIOCore
 /// counter for every GPU instance; the meter keeps one series per physical GPU (by UUID) so a
 /// GPU is never counted twice.
 public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
+    public let readsOverNetwork = true
     public static let metric = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
 
     public let source = EnergySource.dcgm

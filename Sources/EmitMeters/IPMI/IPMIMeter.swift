@@ -45,6 +45,8 @@ public struct IPMIConnection: Sendable, Equatable {
 /// A node's (or chassis's) power from its BMC: DCMI "Get Power Reading" watts, integrated over
 /// time (`power_integration`). Readings the BMC marks inactive, and bare zeros, are gaps.
 public final class IPMIMeter: EnergyMeter, @unchecked Sendable {
+    // ipmitool runs for every read, in band or over the LAN, and can hang on a BMC.
+    public let readsOverNetwork = true
     public let source = EnergySource.ipmi
     public private(set) var devices: [MeteredDevice]
     public private(set) var problems: [MeterProblem] = []

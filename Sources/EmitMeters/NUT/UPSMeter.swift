@@ -50,6 +50,7 @@ enum NUTProtocol {
 
 /// UPS output energy through NUT. `ups.power` is apparent power (VA) and is never read as watts.
 public final class UPSMeter: EnergyMeter, @unchecked Sendable {
+    public let readsOverNetwork = true
     public let source = EnergySource.ups
     public private(set) var devices: [MeteredDevice]
     public private(set) var problems: [MeterProblem] = []

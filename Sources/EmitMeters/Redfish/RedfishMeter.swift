@@ -68,6 +68,7 @@ public struct RedfishReading: Sendable, Equatable {
 /// `PowerSupplyMetrics.EnergykWh` summed; then power: `EnvironmentMetrics.PowerWatts`, a
 /// `Sensor` of `ReadingType` `Power`, and the deprecated `Power.PowerControl[0].PowerConsumedWatts`.
 public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
+    public let readsOverNetwork = true
     public let source = EnergySource.redfish
     public private(set) var devices: [MeteredDevice] = []
     public private(set) var problems: [MeterProblem] = []

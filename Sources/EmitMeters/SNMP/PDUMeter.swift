@@ -59,6 +59,7 @@ struct PDUReadPlan: Equatable {
 
 /// A rack PDU (inlet, device or outlet) over SNMP v2c.
 public final class PDUMeter: EnergyMeter, @unchecked Sendable {
+    public let readsOverNetwork = true
     public let source = EnergySource.pdu
     public private(set) var devices: [MeteredDevice]
     public private(set) var problems: [MeterProblem] = []

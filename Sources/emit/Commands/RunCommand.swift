@@ -207,6 +207,7 @@ enum RunSummary {
             if d.wraps > 0 { anomalies.append("\(d.wraps) wrap(s)") }
             if d.resets > 0 { anomalies.append("\(d.resets) reset(s)") }
             if d.failedReads > 0 { anomalies.append("\(d.failedReads) failed read(s): \(d.lastFailure ?? "")") }
+            if d.samples == 0 && d.failedReads == 0 { anomalies.append("no read completed (the meter did not answer)") }
             return [d.device.source.rawValue, d.device.device.deviceClass.rawValue, d.device.device.id,
                     String(format: "%.3f", d.joules), String(format: "%.2f", d.averageWatts), String(d.samples),
                     String(format: "%.1f%%", d.coverage * 100), anomalies.isEmpty ? "-" : anomalies.joined(separator: "; ")]
