@@ -16,13 +16,21 @@ final class ConcurrentReads: @unchecked Sendable {
         let time: UInt64
     }
 
+    /// A read's answer: the round that started it and when it arrived.
+    private struct Answer {
+        let meter: Int
+        let values: [SampleValue]
+        let round: UInt64
+        let arrived: UInt64
+    }
+
     private let meters: [EnergyMeter]
     /// The meters read here (indices into `meters`): those that read over the network.
     private let indices: [Int]
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var running: [Bool]
-    private var answers: [(meter: Int, values: [SampleValue], round: UInt64, arrived: UInt64)] = []
+    private var answers: [Answer] = []
     // Only touched by the thread running the rounds.
     private var startedThisRound: [Int] = []
 
@@ -45,7 +53,7 @@ final class ConcurrentReads: @unchecked Sendable {
                 let arrived = MonotonicClock.nanoseconds()
                 condition.lock()
                 running[index] = false
-                answers.append((index, values, time, arrived))
+                answers.append(Answer(meter: index, values: values, round: time, arrived: arrived))
                 condition.broadcast()
                 condition.unlock()
             }.start()
@@ -78,7 +86,7 @@ final class ConcurrentReads: @unchecked Sendable {
     /// stay in time order and inside the window they are fed to.
     private func take(upTo time: UInt64) -> [Reading] {
         var ready: [Reading] = []
-        var later: [(meter: Int, values: [SampleValue], round: UInt64, arrived: UInt64)] = []
+        var later: [Answer] = []
         for answer in answers {
             if answer.round == time {
                 ready.append(Reading(meter: answer.meter, values: answer.values, time: time))

@@ -52,8 +52,8 @@ public final class MeteringSession: @unchecked Sendable {
     private let concurrentReads: ConcurrentReads?
     /// Local meters (RAPL, NVML): they answer in microseconds and are read in turn.
     private let promptMeters: [Int]
-    /// The index of each meter's first device in `devices` and `trackers`.
-    private let firstDevice: [Int]
+    /// Each meter's devices, as indices into `devices` and `trackers`.
+    private let deviceRanges: [Range<Int>]
     private let windowClosed: (@Sendable (Int) -> Void)?
     private var windowsClosed = 0
     private var trackers: [DeviceTracker]
@@ -86,7 +86,11 @@ public final class MeteringSession: @unchecked Sendable {
         let remote = meters.indices.filter { meters[$0].readsOverNetwork }
         concurrentReads = remote.isEmpty ? nil : ConcurrentReads(meters: meters, indices: remote)
         promptMeters = meters.indices.filter { !meters[$0].readsOverNetwork }
-        firstDevice = meters.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.devices.count) }.dropLast()
+        var next = 0
+        deviceRanges = meters.map { meter in
+            defer { next += meter.devices.count }
+            return next..<(next + meter.devices.count)
+        }
         self.window = window
         self.meters = meters
         self.eventFactory = eventFactory
@@ -212,10 +216,9 @@ public final class MeteringSession: @unchecked Sendable {
     }
 
     private func feed(meter index: Int, _ values: [SampleValue], at time: UInt64) {
-        let first = firstDevice[index], count = meters[index].devices.count
-        for (i, value) in values.prefix(count).enumerated() { trackers[first + i].add(value, at: time) }
+        for (device, i) in zip(deviceRanges[index], values.indices) { trackers[device].add(values[i], at: time) }
         // A meter that returned fewer values than devices: the missing ones were not read.
-        for i in min(values.count, count)..<count { trackers[first + i].add(.unavailable(reason: "not read"), at: time) }
+        for device in deviceRanges[index].dropFirst(values.count) { trackers[device].add(.unavailable(reason: "not read"), at: time) }
     }
 
     private func wall(_ mono: UInt64) -> Timestamp {
@@ -229,7 +232,7 @@ public final class MeteringSession: @unchecked Sendable {
             // A meter still reading at the boundary: its next answer must not pair across it.
             if !final {
                 for (meter, answered) in answeredThisRound.enumerated() where !answered {
-                    for index in firstDevice[meter]..<(firstDevice[meter] + meters[meter].devices.count) { trackers[index].breakPairing() }
+                    for device in deviceRanges[meter] { trackers[device].breakPairing() }
                 }
             }
             windowStartTotals = trackers.map(\.totals)

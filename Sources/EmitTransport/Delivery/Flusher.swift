@@ -10,7 +10,10 @@ import NIOSSL
 public struct FlushOptions: Sendable {
     public var endpoint: URL
     public var token: String?
-    public var batchSize: Int = 5000
+    /// Events per request: about 3.5 MB of JSON, where the receiver's commits are cheap per
+    /// event (BENCHMARKS.md, Transport).
+    public static let defaultBatchSize = 5000
+    public var batchSize: Int = defaultBatchSize
     public var follow = false
     public var caFile: String?
     public var gzip = false

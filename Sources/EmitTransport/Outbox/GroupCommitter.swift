@@ -5,13 +5,13 @@ import Foundation
 /// whatever has queued up while the previous commit ran in one transaction: one fsync serves
 /// many requests (group commit), and the blocking write runs on a dispatch queue of its own,
 /// never on a Swift concurrency thread. Each caller resumes only after its events are durable.
-public final class GroupCommitter: @unchecked Sendable {
+final class GroupCommitter: @unchecked Sendable {
     /// One caller's events: validated JSON lines, by their ranges in `bytes`.
-    public struct Batch: Sendable {
-        public let bytes: [UInt8]
-        public let rows: [(id: String, range: Range<Int>)]
+    struct Batch: Sendable {
+        let bytes: [UInt8]
+        let rows: [(id: String, range: Range<Int>)]
 
-        public init(bytes: [UInt8], rows: [(id: String, range: Range<Int>)]) {
+        init(bytes: [UInt8], rows: [(id: String, range: Range<Int>)]) {
             self.bytes = bytes
             self.rows = rows
         }
@@ -22,21 +22,21 @@ public final class GroupCommitter: @unchecked Sendable {
         let done: (Result<Int, Error>) -> Void
     }
 
-    public let database: EventDatabase
-    public let state: EventDatabase.State
+    let database: EventDatabase
+    let state: EventDatabase.State
     private let queue = DispatchQueue(label: "emit-group-commit")
     private let lock = NSLock()
     // Guarded by `lock`.
     private var waiting: [Submission] = []
     private var draining = false
 
-    public init(database: EventDatabase, state: EventDatabase.State) {
+    init(database: EventDatabase, state: EventDatabase.State) {
         self.database = database
         self.state = state
     }
 
     /// Stores the batch's events (each at most once) and returns how many were new.
-    public func add(_ batch: Batch) async throws -> Int {
+    func add(_ batch: Batch) async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
             let submission = Submission(batch: batch) { continuation.resume(with: $0) }
             lock.lock()

@@ -210,7 +210,7 @@ struct OutboxFlush: AsyncParsableCommand {
     var tokenFile: String?
 
     @Option(help: "Events per request (about 3.5 MB of JSON at 5000; a receiver answering 413 makes it halve).")
-    var batch: Int = 5000
+    var batch: Int = FlushOptions.defaultBatchSize
 
     @Flag(help: "Keep running and deliver new events as they arrive.")
     var follow = false
