@@ -118,6 +118,14 @@ import Testing
         #expect(abs(deliveredJoules - 536.426 * 3600) < 1e-6)
         let wrongSource = try Programs.run(Programs.emit, base + ["--out", dir.file("w.jsonl"), Repository.path("Tests/EmitCampusTests/Fixtures/espi-electric-hourly-Wh.xml")])
         #expect(wrongSource.status == 2)
+        // A reading without its value is named and nothing is written; it never counts as 0 Wh.
+        let feed = try String(contentsOfFile: Repository.path("Tests/EmitCampusTests/Fixtures/espi-electric-hourly-Wh.xml"), encoding: .utf8)
+        let firstValue = try #require(feed.range(of: #"<value>[0-9]+</value>"#, options: .regularExpression))
+        let broken = try dir.write("broken.xml", feed.replacingCharacters(in: firstValue, with: ""))
+        let rejected = try Programs.run(Programs.emit, gb + ["--out", dir.file("b.jsonl"), broken])
+        #expect(rejected.status == 1)
+        #expect(rejected.stdout.contains("broken.xml: IntervalReading 1: bad_row: value: missing or not a number"), "\(rejected.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("b.jsonl")))
     }
 
     @Test func prorationTakesTheShareOfOneFacilityEvent() throws {

@@ -11,10 +11,11 @@ import FoundationXML
 /// `value × 10^powerOfTenMultiplier` in the ReadingType's unit (uom 72 = Wh); readings the
 /// utility marks estimated (quality 8, 9, 12) become `estimated`.
 public enum GreenButtonImport {
+    /// One IntervalReading; a member that is missing or not a number is nil.
     struct Reading {
-        let start: Int64
-        let duration: Int64
-        let value: Double
+        let start: Int64?
+        let duration: Int64?
+        let value: Double?
         let quality: Int?
         let element: Int
     }
@@ -64,17 +65,23 @@ public enum GreenButtonImport {
             for block in entries where block.kind == "IntervalBlock" && block.upHref != nil && block.upHref == blocksHref {
                 for reading in block.readings {
                     let location = "\(path): IntervalReading \(reading.element)"
-                    guard reading.duration > 0 else {
-                        problems.append(ImportProblem(location: location, code: "bad_window", message: "timePeriod duration \(reading.duration) is not positive"))
+                    guard let start = reading.start, let duration = reading.duration, let value = reading.value else {
+                        let missing = [("timePeriod start", reading.start == nil), ("timePeriod duration", reading.duration == nil), ("value", reading.value == nil)]
+                            .filter(\.1).map(\.0).joined(separator: ", ")
+                        problems.append(ImportProblem(location: location, code: "bad_row", message: "\(missing): missing or not a number"))
                         continue
                     }
-                    let wattHours = reading.value * pow(10, Double(multiplier))
+                    guard duration > 0 else {
+                        problems.append(ImportProblem(location: location, code: "bad_window", message: "timePeriod duration \(duration) is not positive"))
+                        continue
+                    }
+                    let wattHours = value * pow(10, Double(multiplier))
                     guard wattHours.isFinite, wattHours >= 0 else {
-                        problems.append(ImportProblem(location: location, code: "bad_energy", message: "value \(reading.value) × 10^\(multiplier) Wh is not >= 0"))
+                        problems.append(ImportProblem(location: location, code: "bad_energy", message: "value \(value) × 10^\(multiplier) Wh is not >= 0"))
                         continue
                     }
-                    let from = Timestamp(epochSeconds: reading.start, nanoseconds: 0, fractionDigits: 0)
-                    let to = Timestamp(epochSeconds: reading.start + reading.duration, nanoseconds: 0, fractionDigits: 0)
+                    let from = Timestamp(epochSeconds: start, nanoseconds: 0, fractionDigits: 0)
+                    let to = Timestamp(epochSeconds: start + duration, nanoseconds: 0, fractionDigits: 0)
                     let tier: Provenance = reading.quality.map(estimatedQualities.contains) == true ? .estimated : .measured
                     windows.add(FacilityWindow(position: reading.element, meterID: meterReading.selfHref ?? meterReading.title,
                                               window: TimeWindow(from: from, to: to), energyJoules: wattHours * 3600, provenance: tier))
@@ -139,11 +146,7 @@ public enum GreenButtonImport {
             case "value" where parent == "IntervalReading": readingValue = Double(value)
             case "quality" where parent == "ReadingQuality": readingQuality = Int(value)
             case "IntervalReading":
-                if let start = readingStart, let duration = readingDuration, let v = readingValue {
-                    current?.readings.append(Reading(start: start, duration: duration, value: v, quality: readingQuality, element: readingCount))
-                } else {
-                    current?.readings.append(Reading(start: readingStart ?? 0, duration: 0, value: readingValue ?? .nan, quality: readingQuality, element: readingCount))
-                }
+                current?.readings.append(Reading(start: readingStart, duration: readingDuration, value: readingValue, quality: readingQuality, element: readingCount))
             case "entry":
                 if let current { entries.append(current) }
                 current = nil
