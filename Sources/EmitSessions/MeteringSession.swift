@@ -13,7 +13,13 @@ public struct DeviceReport: Sendable {
     public let resets: Int
     public let failedReads: Int
     public let lastFailure: String?
+    /// The evidence the whole session's figure rests on (nil when nothing could be measured).
     public let method: MeasurementMethod?
+    /// The smallest energy step that evidence can show over the session.
+    public let resolutionJoules: Double?
+    /// Windows whose readings could not stand as measured energy, and the last reason why.
+    public let withheldWindows: Int
+    public let withheldReason: String?
     public var averageWatts: Double { seconds > 0 ? joules / seconds : 0 }
 }
 
@@ -58,9 +64,12 @@ public final class MeteringSession: @unchecked Sendable {
     private var windowsClosed = 0
     private var trackers: [DeviceTracker]
     private var windowStartTotals: [DeviceTracker.Totals] = []
-    /// Per device: whether the current window opened with a good sample at its start (that
-    /// sample then belongs to both windows and counts in each).
-    private var windowOpenedWithSample: [Bool] = []
+    /// Per device: whether the current window opened with a good counter (power) reading at
+    /// its start (that reading then belongs to both windows and counts in each).
+    private var windowOpenedWithCounter: [Bool] = []
+    private var windowOpenedWithPower: [Bool] = []
+    /// Per device: windows withheld (readings that could not stand as measured energy) and why.
+    private var withheld: [(count: Int, reason: String?)] = []
     /// Per meter: whether the last round has its answer at the round's own time.
     private var answeredThisRound: [Bool] = []
     private var windowStart: UInt64 = 0
@@ -98,6 +107,7 @@ public final class MeteringSession: @unchecked Sendable {
         self.deliver = deliver
         devices = meters.flatMap(\.devices)
         trackers = Array(repeating: DeviceTracker(), count: devices.count)
+        withheld = Array(repeating: (0, nil), count: devices.count)
         let safe = meters.compactMap(\.longestSafeInterval).min()
         if let safe, safe < interval {
             intervalSeconds = safe
@@ -118,8 +128,7 @@ public final class MeteringSession: @unchecked Sendable {
         monoZero = MonotonicClock.nanoseconds()
         sampleAll(at: monoZero, deadline: monoZero + UInt64(intervalSeconds * 1e9))
         windowStart = monoZero
-        windowStartTotals = trackers.map(\.totals)
-        windowOpenedWithSample = trackers.map { $0.lastSampleTime == monoZero }
+        markWindowStart(at: monoZero)
         guard !devices.isEmpty else { finished.signal(); return }
         let thread = Thread { [self] in samplingLoop() }
         thread.name = "emit-sampler"
@@ -235,41 +244,63 @@ public final class MeteringSession: @unchecked Sendable {
                     for device in deviceRanges[meter] { trackers[device].breakPairing() }
                 }
             }
-            windowStartTotals = trackers.map(\.totals)
-            windowOpenedWithSample = trackers.map { $0.lastSampleTime == end }
+            markWindowStart(at: end)
         }
         guard window.from < window.to else { return }
         let seconds = Double(end - windowStart) / 1e9
         var events: [EnergyEvent] = []
         let recordedAt = WallClock.now()
         for (index, tracker) in trackers.enumerated() {
-            let before = windowStartTotals[index], now = tracker.totals
-            let samples = now.samples - before.samples + (windowOpenedWithSample[index] ? 1 : 0)
-            let observed = Double(now.observedNanoseconds - before.observedNanoseconds) / 1e9
-            guard samples >= 2, observed > 0, let method = tracker.method else { continue }
-            let measurement = Measurement(
-                method: method, samples: samples, intervalMilliseconds: intervalSeconds * 1000,
-                coverage: min(1, observed / seconds), counterWraps: now.wraps - before.wraps,
-                counterResets: now.resets - before.resets)
-            do {
-                events.append(try eventFactory(devices[index], window, now.joules(since: before), measurement, recordedAt))
-            } catch {
-                buildFailures.append("\(devices[index].device.id): \(error)")
+            let evidence = WindowEvidence.choose(
+                before: windowStartTotals[index], now: tracker.totals, seconds: seconds,
+                openedWithCounter: windowOpenedWithCounter[index], openedWithPower: windowOpenedWithPower[index])
+            switch evidence {
+            case .none: continue
+            case .withheld(let reason):
+                withheld[index].count += 1
+                withheld[index].reason = reason
+            case let .energy(joules, method, samples, observed, wraps, resets, resolution):
+                let measurement = Measurement(
+                    method: method, samples: samples, intervalMilliseconds: intervalSeconds * 1000,
+                    coverage: min(1, observed / seconds), counterWraps: wraps, counterResets: resets,
+                    resolutionJoules: resolution)
+                do {
+                    events.append(try eventFactory(devices[index], window, joules, measurement, recordedAt))
+                } catch {
+                    buildFailures.append("\(devices[index].device.id): \(error)")
+                }
             }
         }
         eventsEmitted += events.count
         if !events.isEmpty { deliver(events) }
     }
 
+    private func markWindowStart(at time: UInt64) {
+        windowStartTotals = trackers.map(\.totals)
+        windowOpenedWithCounter = trackers.map { $0.lastCounterTime == time }
+        windowOpenedWithPower = trackers.map { $0.lastPowerTime == time }
+    }
+
     private func report(end: UInt64, totals: [DeviceTracker.Totals]) -> SessionReport {
         let seconds = Double(end - monoZero) / 1e9
         let reports = devices.enumerated().map { index, device -> DeviceReport in
             let t = totals[index]
+            // The whole session judged as one window, by the same rule as each window.
+            let evidence = WindowEvidence.choose(before: DeviceTracker.Totals(), now: t, seconds: seconds,
+                                                 openedWithCounter: false, openedWithPower: false)
+            var joules = 0.0, observed = 0.0, method: MeasurementMethod?, resolution: Double?
+            var withheldReason = withheld[index].reason
+            switch evidence {
+            case let .energy(j, m, _, o, _, _, r): (joules, observed, method, resolution) = (j, o, m, r)
+            case .withheld(let reason): withheldReason = withheldReason ?? reason
+            case .none: break
+            }
             return DeviceReport(
-                device: device, joules: t.joules, seconds: seconds, samples: t.samples,
-                coverage: seconds > 0 ? min(1, Double(t.observedNanoseconds) / 1e9 / seconds) : 0,
+                device: device, joules: joules, seconds: seconds, samples: t.samples,
+                coverage: seconds > 0 ? min(1, observed / seconds) : 0,
                 wraps: t.wraps, resets: t.resets, failedReads: t.failures, lastFailure: t.lastFailure,
-                method: trackers[index].method)
+                method: method, resolutionJoules: resolution, withheldWindows: withheld[index].count,
+                withheldReason: withheldReason)
         }
         let window = wall(monoZero) < wall(end) ? TimeWindow(from: wall(monoZero), to: wall(end)) : nil
         return SessionReport(window: window, devices: reports, problems: meters.flatMap(\.problems),

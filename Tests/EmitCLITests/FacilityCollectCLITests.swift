@@ -88,17 +88,65 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         }
         // A UPS read through load × nominal is an estimate.
         #expect(byDevice["ups-1"]?.allSatisfy { $0.provenance == .estimated } == true)
-        // Counters: whole units of 0.1 kWh, and the Redfish jump exactly once.
+        // A counter in 0.1 kWh (360 kJ steps) is far too coarse for 1 s windows: the PDU's power,
+        // read in the same request (hundredths of kW, so 10 W steps), is the evidence.
         for event in byDevice["rack-2-inlet"] ?? [] {
-            #expect(event.energyJoules.truncatingRemainder(dividingBy: 360_000) == 0)
             #expect(event.pueApplied)
-            #expect(event.json["measurement"]?["method"] == .string("counter_delta"))
+            #expect(event.json["measurement"]?["method"] == .string("power_integration"))
+            let resolution = try #require(event.json["measurement"]?["resolution_joules"]?.numberValue)
+            #expect(abs(resolution - 10 * event.window.seconds) < 1e-3)
+            #expect(event.energyJoules > 0)
         }
-        #expect((byDevice["rack-2-inlet"] ?? []).reduce(0) { $0 + $1.energyJoules } > 0)
+        // The Redfish counter held still, then jumped 3600 J at once: a stale counter whose steps
+        // are coarser than a window. Each window is the chassis's 900 W integrated: never 0 J,
+        // never the whole jump in one window.
         let redfish = (byDevice["gpu-chassis"] ?? []).sorted { $0.window.from < $1.window.from }
-        #expect(redfish.map(\.energyJoules).reduce(0, +) == 3600)
-        #expect(redfish.map(\.energyJoules).filter { $0 > 0 }.count == 1)
-        #expect(stderr.contains("COVERAGE"))
+        #expect(redfish.count == 3)
+        for event in redfish {
+            #expect(event.json["measurement"]?["method"] == .string("power_integration"))
+            #expect(abs(event.energyJoules / event.window.seconds - 900) < 900 * 0.03, "\(event.energyJoules) J in \(event.window.seconds) s")
+        }
+        // Every measured event says how fine its evidence is.
+        #expect(events.allSatisfy { $0.provenance != .measured || $0.json["measurement"]?["resolution_joules"]?.numberValue != nil })
+        #expect(stderr.contains("COVERAGE") && stderr.contains("EVIDENCE"))
+    }
+
+    @Test func aWholeKWhCounterIsNeverZeroJoules() throws {
+        guard peerRunning("redfish") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = try config(dir, meters: [
+            #"{"id": "tower", "source": "redfish", "class": "chassis", "pue_applied": false, "url": "http://127.0.0.1:\#(Peers.redfishPort)", "chassis": "/redfish/v1/Chassis/KWhTower"}"#,
+            #"{"id": "kwh-only", "source": "redfish", "class": "chassis", "pue_applied": false, "url": "http://127.0.0.1:\#(Peers.redfishPort)", "chassis": "KWhOnly"}"#,
+        ])
+        let out = dir.file("events.jsonl")
+        let result = try Programs.run(Programs.emit, ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "1s", "--windows", "1", "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        // The tower's counter counts whole kWh (3.6 MJ steps): its 374 W power sensor is the
+        // evidence, and the event says the step that evidence can show (1 W × the window).
+        let events = try readEvents(out)
+        #expect(events.map(\.deviceID) == ["tower"])
+        let tower = try #require(events.first)
+        #expect(tower.json["measurement"]?["method"] == .string("power_integration"))
+        #expect(abs(tower.energyJoules / tower.window.seconds - 374) < 0.5)
+        let resolution = try #require(tower.json["measurement"]?["resolution_joules"]?.numberValue)
+        #expect(abs(resolution - tower.window.seconds) < 1e-3)
+        // A whole-kWh counter with no power beside it cannot say anything about one second.
+        #expect(result.stderr.contains("not reported as measured: the counter did not advance"), "\(result.stderr)")
+    }
+
+    @Test func sensorsListEveryRedfishChassisAndSayWhatContainsWhat() throws {
+        guard peerRunning("redfish") else { return }
+        let result = try Programs.run(Programs.emit, ["sensors", "--source", "redfish", "--redfish-url", "http://127.0.0.1:\(Peers.redfishPort)",
+                                                      "--redfish-chassis", "KWhTower", "--watch", "400ms"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        // The whole-kWh counter is named, and a short window rests on the power beside it.
+        #expect(lines.contains { $0.contains("KWhTower") && $0.contains("Sensor TotalEnergy (EnergykWh)") && $0.contains(" power ") }, "\(result.stdout)")
+        // The card, reachable only through the tower's Links.Contains, is listed, and the
+        // containment is said so nobody adds the two.
+        #expect(lines.contains { $0.contains("Card") && $0.contains("Links.Contains only") }, "\(result.stdout)")
+        #expect(result.stdout.contains("chassis KWhTower contains Card (Links.Contains): its figure includes theirs; never add them up"))
     }
 
     @Test func aSilentBMCDoesNotSlowTheOtherMeters() throws {

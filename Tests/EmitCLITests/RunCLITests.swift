@@ -85,11 +85,11 @@ import Testing
     }
 
     @Test func windowsTileTheRunAndAllValidate() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tree = try PowercapTree(in: dir, zones: [.init("intel-rapl:0", "package-0", energy: 0)])
-        let out = dir.file("events.jsonl")
-        let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }
+        // A GPU that reports power only: every window is integrated power, whatever the timing.
+        let fake = try FakeNVML(gpus: [FakeNVML.GPU(uuid: "GPU-w", powerMilliwatts: 120_000)])
+        defer { fake.state.remove() }
+        let out = fake.file("events.jsonl")
+        let env = fake.environment.merging(["EMIT_POWERCAP_ROOT": "/nonexistent", "EMIT_NODE_ID": "node-test"]) { $1 }
         let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-w", "--interval", "20ms", "--window", "100ms", "--out", out, "--", "sleep", "0.45"], environment: env)
         #expect(result.status == 0, "\(result.stderr)")
         let windows = try events(out)
@@ -97,6 +97,12 @@ import Testing
         for (a, b) in zip(windows, windows.dropFirst()) { #expect(a.window.to.text == b.window.from.text) }
         let total = windows.first.map { $0.window.from.seconds(until: windows.last?.window.to ?? $0.window.to) } ?? 0
         #expect(total > 0.44 && total < 1.5)
+        for event in windows {
+            #expect(abs(event.energyJoules / event.window.seconds - 120) < 120 * 1e-4)
+            // NVML's power is in milliwatts: the window's energy is known to 1 mW × its length.
+            let resolution = try #require(event.json["measurement"]?["resolution_joules"]?.numberValue)
+            #expect(abs(resolution - 0.001 * event.window.seconds) < 1e-6)
+        }
     }
 
     @Test func exitCodesAreTheCommandsOrTheSignalsOr125() throws {
@@ -118,6 +124,63 @@ import Testing
         #expect(noMeter.status == 0)
         #expect(noMeter.stderr.contains("no physical meter is available"))
         #expect(!FileManager.default.fileExists(atPath: out), "nothing is invented when nothing is metered")
+    }
+
+    @Test func aCounterThatNeverMovesIsNotReportedAsZeroJoules() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let tree = try PowercapTree(in: dir, zones: [.init("intel-rapl:0", "package-0", energy: 5), .init("intel-rapl:1", "package-1", energy: 0)])
+        let out = dir.file("events.jsonl")
+        let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }
+        // package-1 holds, jumps 2 J, holds, jumps 2 J: it shows energy in 2 J steps.
+        let stepping = "sleep 0.05; echo 2000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.1; echo 4000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.1"
+        let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-still", "--interval", "20ms", "--out", out, "--", "sh", "-c", stepping], environment: env)
+        #expect(result.status == 0, "\(result.stderr)")
+        // package-0 never moved and RAPL reports no power: evidence of nothing, so no event, and
+        // the summary says why. package-1's 4 J in 2 J steps is no better: not measured either.
+        #expect(!FileManager.default.fileExists(atPath: out), "nothing is invented")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.contains { $0.contains("package-0") && $0.contains("not reported as measured: the counter did not advance") }, "\(result.stderr)")
+        #expect(lines.contains { $0.contains("package-1") && $0.contains("the counter counted 4 J and it was seen to jump by 2 J, more than 1% of it") },
+                "\(result.stderr)")
+    }
+
+    @Test func aStaleExporterCounterIsIntegratedFromItsPower() throws {
+        // dcgm-exporter serves values it refreshed up to 30 s ago: a short run reads one counter
+        // value at start and end, beside a positive power reading. That is never 0 J.
+        let scrape = try Repository.text("Tests/EmitMetersTests/Fixtures/dcgm-exporter-mig.prom")
+        let server = try StaticHTTPServer(files: ["metrics": scrape])
+        defer { server.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.file("events.jsonl")
+        let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": "/nonexistent"]) { $1 }
+        let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-dcgm", "--source", "dcgm", "--dcgm-url", server.url("metrics").absoluteString,
+                                                      "--interval", "100ms", "--out", out, "--", "sleep", "0.6"], environment: env)
+        #expect(result.status == 0, "\(result.stderr)")
+        let byDevice = Dictionary(uniqueKeysWithValues: try events(out).map { ($0.deviceID ?? "", $0) })
+        for (id, watts) in [("GPU-8c1b6f4e-2d3a-4b5c-9e7f-0a1b2c3d4e5f", 261.482), ("GPU-1f2e3d4c-5b6a-4798-8a9b-cdef01234567", 88.013)] {
+            let event = try #require(byDevice[id])
+            #expect(event.json["measurement"]?["method"] == .string("power_integration"))
+            #expect(abs(event.energyJoules / event.window.seconds - watts) < watts * 0.02, "\(event.energyJoules) J in \(event.window.seconds) s")
+        }
+        #expect(result.stderr.contains("power ±"))
+    }
+
+    @Test func sensorsSayWhatAWindowWouldRestOn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let tree = try PowercapTree(in: dir, zones: [.init("intel-rapl:0", "package-0", energy: 1)])
+        let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }
+        let result = try Programs.run(Programs.emit, ["sensors", "--watch", "200ms", "--json"], environment: env)
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
+        guard case let .array(devices)? = report["devices"] else { Issue.record("bad sensors JSON: \(result.stdout)"); return }
+        // The stand-in counter never moves, and RAPL has no power reading: nothing measured, and why.
+        #expect(devices.first?["evidence"] == .null)
+        #expect(devices.first?["withheld"]?.stringValue?.hasPrefix("the counter did not advance") == true)
+        let table = try Programs.run(Programs.emit, ["sensors", "--watch", "200ms"], environment: env)
+        #expect(table.stdout.contains("EVIDENCE") && table.stdout.contains("not measured over the watch:"), "\(table.stdout)")
     }
 
     @Test func signalsAreForwardedAndTheWindowIsStillEmitted() throws {

@@ -14,8 +14,8 @@ import Testing
             y{a="2"} 4
             """
         let samples = try PrometheusText.parse(text, metric: "x")
-        #expect(samples == [PrometheusSample(name: "x", labels: ["a": "1", "b": "q\"uote\\d\nline"], value: 12.5),
-                            PrometheusSample(name: "x", labels: [:], value: 3)])
+        #expect(samples == [PrometheusSample(name: "x", labels: ["a": "1", "b": "q\"uote\\d\nline"], value: 12.5, quantum: 0.1),
+                            PrometheusSample(name: "x", labels: [:], value: 3, quantum: 1)])
         #expect(try PrometheusText.parse(text).count == 3)
         #expect(throws: PrometheusText.ParseError.self) { try PrometheusText.parse("x{a=\"1\" 2") }
         #expect(throws: PrometheusText.ParseError.self) { try PrometheusText.parse("x{a=\"1\"} abc") }
@@ -32,8 +32,12 @@ import Testing
             Device(class: .gpu, id: "GPU-8c1b6f4e-2d3a-4b5c-9e7f-0a1b2c3d4e5f", name: "NVIDIA A100-SXM4-40GB", index: 0),
             Device(class: .gpu, id: "GPU-1f2e3d4c-5b6a-4798-8a9b-cdef01234567", name: "NVIDIA A100-SXM4-40GB", index: 1),
         ])
-        #expect(meter.sample() == [.counter(raw: 20_215_698_123, unitsPerJoule: 1e3, wrapRange: nil),
-                                   .counter(raw: 18_734_000_000, unitsPerJoule: 1e3, wrapRange: nil)])
+        // Each counter with its GPU's power from the same scrape, once per GPU under MIG; the
+        // exporter prints six decimals, so the reading's step is a microwatt.
+        #expect(meter.sample() == [.counter(raw: 20_215_698_123, unitsPerJoule: 1e3, wrapRange: nil,
+                                            power: PowerReading(watts: 261.482, quantumWatts: 1e-6)),
+                                   .counter(raw: 18_734_000_000, unitsPerJoule: 1e3, wrapRange: nil,
+                                            power: PowerReading(watts: 88.013, quantumWatts: 1e-6))])
     }
 
     @Test func gpusMeteredThroughNVMLAreLeftOut() throws {

@@ -18,7 +18,7 @@ import Testing
     func activeReadingsAreWatts(file: String, watts: Double) throws {
         let reading = try DCMIPowerReading.parse(try sample(file))
         #expect(reading.state == .active)
-        #expect(reading.sample == .power(watts: watts))
+        #expect(reading.sample == .power(watts: watts, quantumWatts: 1))
     }
 
     @Test(arguments: ["ipmitool-openbmc-deactivated.txt", "freeipmi-ipmi-dcmi-not-available.txt"])
@@ -63,7 +63,7 @@ import Testing
         #expect(meter.problems.isEmpty)
         #expect(meter.devices == [MeteredDevice(source: .ipmi, device: Device(class: .node, id: "bmc-a"))])
         try "410\n".write(toFile: Peers.ipmiPowerFile, atomically: true, encoding: .utf8)
-        #expect(meter.sample() == [.power(watts: 410)])
+        #expect(meter.sample() == [.power(watts: 410, quantumWatts: 1)])
         try "deactivated\n".write(toFile: Peers.ipmiPowerFile, atomically: true, encoding: .utf8)
         guard case .unavailable(let reason) = meter.sample()[0] else { Issue.record("a deactivated reading was taken as power"); return }
         #expect(reason.contains("deactivated"))
@@ -73,7 +73,7 @@ import Testing
         guard peerRunning("ipmi") else { return }
         let meter = IPMIMeter(connection: connection(port: Peers.steadyIPMIPort, sensor: "Pwr Consumption"), device: Device(class: .node, id: "b"))
         #expect(meter.method(of: 0) == .powerIntegration)
-        #expect(meter.sample() == [.power(watts: 200)])
+        #expect(meter.sample() == [.power(watts: 200, quantumWatts: 1)])
         let missing = IPMIMeter(connection: connection(port: Peers.steadyIPMIPort, sensor: "PS9 Input Power"), device: Device(class: .node, id: "b"))
         #expect(missing.devices.isEmpty)
         #expect(missing.problems.map(\.reason) == ["no power sensor named \"PS9 Input Power\" in `ipmitool sdr elist`"])
@@ -130,15 +130,15 @@ import Testing
         let ups = meter("ups")
         #expect(ups.reading == .realPower)
         #expect(ups.devices.map(\.provenance) == [.measured])
-        #expect(ups.sample() == [.power(watts: 300)])
+        #expect(ups.sample() == [.power(watts: 300, quantumWatts: 1)])
         try original.replacingOccurrences(of: "ups.realpower: 300", with: "ups.realpower: 420").write(toFile: file, atomically: true, encoding: .utf8)
         // dummy-ups notices the new file within its poll interval (2 s); upsd serves it after.
         var seen: [SampleValue] = []
-        for _ in 0..<80 where seen != [.power(watts: 420)] {
+        for _ in 0..<80 where seen != [.power(watts: 420, quantumWatts: 1)] {
             seen = ups.sample()
             usleep(100_000)
         }
-        #expect(seen == [.power(watts: 420)])
+        #expect(seen == [.power(watts: 420, quantumWatts: 1)])
         ups.close()
     }
 
@@ -147,7 +147,7 @@ import Testing
         let load = meter("ups-load")
         #expect(load.reading == .loadTimesNominal)
         #expect(load.devices.map(\.provenance) == [.estimated])
-        #expect(load.sample() == [.power(watts: 300)])  // 20 % of 1500 W
+        #expect(load.sample() == [.power(watts: 300, quantumWatts: 15)])  // 20 % of 1500 W, in steps of 1 %
         let apparent = meter("ups-va")
         #expect(apparent.devices.isEmpty)
         #expect(apparent.problems.count == 1)
@@ -158,8 +158,31 @@ import Testing
         guard peerRunning("nut") else { return }
         let counter = meter("ups-energy")
         #expect(counter.reading == .energyCounter(variable: "experimental.output.energy"))
-        #expect(counter.sample() == [.counter(raw: 1_000_000, unitsPerJoule: 1000 / 3600, wrapRange: nil)])
+        // Whole Wh (3600 J steps), with the real power beside it for windows too short for them.
+        #expect(counter.sample() == [.counter(raw: 1_000_000, unitsPerJoule: 1000 / 3600, wrapRange: nil, quantumJoules: 3600,
+                                              power: PowerReading(watts: 300, quantumWatts: 1))])
         #expect(meter("ups-energy", preferPower: true).reading == .realPower)
+    }
+
+    /// What real drivers serve (the quirks of NUT's device dump library), as upsd would serve
+    /// them after dummy-ups has read a dump: comments such as a submitter's `#BAD` are gone.
+    @Test func implausibleReadingsAreRefusedWithTheReason() {
+        func check(_ variables: [String: String]) -> String? { UPSMeter.implausibility(of: variables, ups: "u") }
+        // A nominal rating no UPS has (a CyberPower unit read as 88 W), with only ups.load beside it.
+        #expect(check(["ups.load": "26", "ups.realpower.nominal": "88"])?.contains("ups.realpower.nominal is 88 W, not a plausible UPS rating") == true)
+        // The same load with a plausible rating is an estimate, not a refusal.
+        #expect(check(["ups.load": "18", "ups.realpower.nominal": "600"]) == nil)
+        // What a driver serves where it cannot read output power (a dump marked #BAD).
+        #expect(check(["ups.realpower": "0", "ups.load": "0", "ups.power": "0", "ups.power.nominal": "3000"])?
+            .contains("all 0") == true)
+        // Real power above its own rating.
+        #expect(check(["ups.realpower": "3000.00", "ups.realpower.nominal": "1500"])?.contains("above 1.5 × its own rating") == true)
+        // A value that is not a number.
+        #expect(check(["ups.realpower": "0 #BAD"]) == "UPS u: ups.realpower is \"0 #BAD\", not a number")
+        // A bogus apparent-power rating does not matter where real power is served.
+        #expect(check(["ups.realpower": "96", "ups.load": "16", "ups.power.nominal": "100000"]) == nil)
+        // Outlets that do not add up to the total are never read: ups.realpower is.
+        #expect(check(["ups.realpower": "504", "outlet.realpower": "274", "outlet.1.realpower": "162"]) == nil)
     }
 
     @Test func unknownUPSAndClosedPortAreReported() throws {
@@ -214,12 +237,14 @@ import Testing
         #expect(counter.problems.isEmpty, "\(counter.problems)")
         #expect(counter.method == .counterDelta)
         // rPDU2DeviceStatusEnergy 19516 in 0.1 kWh: one unit is 360 kJ.
-        #expect(counter.sample() == [.counter(raw: 19516, unitsPerJoule: 1 / 360_000, wrapRange: nil)])
+        // With the device power beside it (121 hundredths of kW), read in the same request.
+        #expect(counter.sample() == [.counter(raw: 19516, unitsPerJoule: 1 / 360_000, wrapRange: nil,
+                                              power: PowerReading(watts: 1210, quantumWatts: 10))])
         let power = meter("apc-ap8641", .apcRPDU2, preferPower: true)
         #expect(power.method == .powerIntegration)
-        #expect(power.sample() == [.power(watts: 1210)])  // 121 hundredths of kW
+        #expect(power.sample() == [.power(watts: 1210, quantumWatts: 10)])  // 121 hundredths of kW
         let outlet = meter("apc-ap8641", .apcRPDU2, outlet: 1, preferPower: true)
-        #expect(outlet.sample() == [.power(watts: 163)])
+        #expect(outlet.sample() == [.power(watts: 163, quantumWatts: 1)])
     }
 
     @Test func aPDUAnsweringMinusOneIsReportedNotCounted() throws {
@@ -232,9 +257,9 @@ import Testing
     @Test func growingCountersGrow() throws {
         guard peerRunning("snmp") else { return }
         let live = meter("pdu-live", .apcRPDU2, outlet: 3)
-        guard case .counter(let first, _, _) = live.sample()[0] else { Issue.record("no counter"); return }
+        guard case .counter(let first, _, _, _, _) = live.sample()[0] else { Issue.record("no counter"); return }
         usleep(1_200_000)
-        guard case .counter(let second, _, _) = live.sample()[0] else { Issue.record("no counter"); return }
+        guard case .counter(let second, _, _, _, _) = live.sample()[0] else { Issue.record("no counter"); return }
         #expect(second > first)
     }
 
@@ -242,18 +267,18 @@ import Testing
         guard peerRunning("snmp") else { return }
         let energy = meter("raritan", .raritanPDU2)
         #expect(energy.method == .counterDelta)
-        guard case .counter(let raw, let unitsPerJoule, nil) = energy.sample()[0] else { Issue.record("no counter"); return }
+        guard case .counter(let raw, let unitsPerJoule, nil, _, _) = energy.sample()[0] else { Issue.record("no counter"); return }
         #expect(raw >= 193_359)
         #expect(unitsPerJoule == 1.0 / 3600)  // Wh
         let power = meter("raritan", .raritanPDU2, index: 2)
         #expect(power.method == .powerIntegration)  // inlet 2 has no energy sensor
-        #expect(power.sample() == [.power(watts: 1680.5)])
+        #expect(power.sample() == [.power(watts: 1680.5, quantumWatts: 0.1)])
     }
 
     @Test func entitySensorsNeedWattsAndAnOkStatus() throws {
         guard peerRunning("snmp") else { return }
-        #expect(meter("entity", .entitySensor, index: 11).sample() == [.power(watts: 1432)])
-        #expect(meter("entity", .entitySensor, index: 15).sample() == [.power(watts: 1430)])  // 143, kilo, precision 2
+        #expect(meter("entity", .entitySensor, index: 11).sample() == [.power(watts: 1432, quantumWatts: 1)])
+        #expect(meter("entity", .entitySensor, index: 15).sample() == [.power(watts: 1430, quantumWatts: 10)])  // 143, kilo, precision 2
         #expect(meter("entity", .entitySensor, index: 12).problems.map(\.reason) == ["ENTITY-SENSOR 12 is not a watts sensor (entPhySensorType 3)"])
         #expect(meter("entity", .entitySensor, index: 16).problems.map(\.reason) == ["ENTITY-SENSOR 16 entPhySensorOperStatus is 2 (not ok)"])
     }

@@ -27,6 +27,21 @@ import Testing
         }
     }
 
+    @Test func powerIsReadBesideACounterOnlyOnceTheCounterHasHeldStill() throws {
+        try withFake([FakeNVML.GPU(uuid: "GPU-a", energyMillijoules: 1_000, powerMilliwatts: 70_500)]) { fake in
+            let meter = NVMLMeter(libraryPath: fake.library)
+            let withPower = SampleValue.counter(raw: 1_000, unitsPerJoule: 1e3, wrapRange: nil, power: PowerReading(watts: 70.5, quantumWatts: 0.001))
+            // The first read takes power too, so a counter that holds from the start can pair with it.
+            #expect(meter.sample() == [withPower])
+            try fake.state.write("gpu0/energy_mj", "1100\n")
+            #expect(meter.sample() == [.counter(raw: 1_100, unitsPerJoule: 1e3, wrapRange: nil)], "a moving counter costs one call")
+            // The board did not refresh its counter between two reads: power from now on.
+            #expect(meter.sample() == [.counter(raw: 1_100, unitsPerJoule: 1e3, wrapRange: nil, power: PowerReading(watts: 70.5, quantumWatts: 0.001))])
+            try fake.state.write("gpu0/energy_mj", "1200\n")
+            #expect(meter.sample() == [.counter(raw: 1_200, unitsPerJoule: 1e3, wrapRange: nil, power: PowerReading(watts: 70.5, quantumWatts: 0.001))])
+        }
+    }
+
     @Test func aGPUWithoutEnergyFallsBackToPowerOrDropsOut() throws {
         try withFake([FakeNVML.GPU(uuid: "GPU-old", powerMilliwatts: 150_000), FakeNVML.GPU(uuid: "GPU-none"), FakeNVML.GPU(uuid: "GPU-new", energyMillijoules: 5)]) { fake in
             let meter = NVMLMeter(libraryPath: fake.library)
@@ -36,7 +51,7 @@ import Testing
             #expect(meter.problems.count == 1)
             #expect(meter.problems.first?.deviceID == "GPU-none")
             #expect(meter.problems.first?.reason.contains("Not Supported") == true)
-            #expect(meter.sample().first == .power(watts: 150))
+            #expect(meter.sample().first == .power(watts: 150, quantumWatts: 0.001))
         }
     }
 

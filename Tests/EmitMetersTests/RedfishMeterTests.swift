@@ -18,51 +18,124 @@ import Testing
         #expect(reply.status == 204)
     }
 
-    @Test func discoveryPrefersCountersAndTheFinestUnit() throws {
+    @Test func discoveryPrefersCountersAndTheFinestUnitAndReadsPowerBeside() throws {
         guard peerRunning("redfish") else { return }
         let joules = meter("Joules")
-        #expect(joules.reading?.label == "EnvironmentMetrics.EnergyJoules")
+        #expect(joules.counter?.label == "EnvironmentMetrics.EnergyJoules")
+        #expect(joules.power?.label == "EnvironmentMetrics.PowerWatts")
         #expect(joules.method == .counterDelta)
-        #expect(joules.devices == [MeteredDevice(source: .redfish, device: Device(class: .chassis, id: "Joules", name: "EnvironmentMetrics.EnergyJoules"))])
-        #expect(joules.sample() == [.counter(raw: 1_000_000_000, unitsPerJoule: 1000, wrapRange: nil)])
-        // The chassis-wide sensor, not the power supply's, and the Wh counter before power.
+        #expect(joules.devices == [MeteredDevice(source: .redfish, device: Device(class: .chassis, id: "Joules",
+                                                                                    name: "EnvironmentMetrics.EnergyJoules + EnvironmentMetrics.PowerWatts"))])
+        #expect(joules.sample() == [.counter(raw: 1_000_000_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 1,
+                                             power: PowerReading(watts: 450, quantumWatts: 1))])
+        // The chassis-wide sensor, not the power supply's; whole Wh are 3600 J steps.
         let sensor = meter("WhSensor")
-        #expect(sensor.reading?.label == "Sensor TotalEnergy (EnergyWh)")
-        #expect(sensor.sample() == [.counter(raw: 5_000_000, unitsPerJoule: 1000.0 / 3600, wrapRange: nil)])
-        // Two present supplies summed (100.5 + 200.25 kWh in mWh); the absent bay is skipped.
+        #expect(sensor.counter?.label == "Sensor TotalEnergy (EnergyWh)")
+        #expect(sensor.power?.label == "Sensor TotalPower (Power)")
+        #expect(sensor.sample() == [.counter(raw: 18_000_000_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 3600,
+                                             power: PowerReading(watts: 600, quantumWatts: 1))])
+        // Two present supplies summed (100.5 + 200.25 kWh); the absent bay is skipped. The sum is no
+        // finer than its parts: 0.1 + 0.01 kWh.
         let supplies = meter("Supplies")
-        #expect(supplies.reading?.label == "PowerSupplyMetrics.EnergykWh of 2 supplies")
-        #expect(supplies.sample() == [.counter(raw: 300_750_000, unitsPerJoule: 1000.0 / 3600, wrapRange: nil)])
+        #expect(supplies.counter?.label == "PowerSupplyMetrics.EnergykWh of 2 supplies")
+        #expect(supplies.power == nil)
+        guard case let .counter(raw, _, _, quantum?, nil) = supplies.sample()[0] else { Issue.record("\(supplies.sample())"); return }
+        #expect(raw == 1_082_700_000_000)
+        #expect(abs(quantum - 396_000) < 1e-6)
         let legacy = meter("Legacy")
         #expect(legacy.method == .powerIntegration)
-        #expect(legacy.sample() == [.power(watts: 344)])
+        #expect(legacy.sample() == [.power(watts: 344, quantumWatts: 1)])
         let nothing = meter("Nothing")
         #expect(nothing.devices.isEmpty)
-        #expect(nothing.problems.map(\.reason) == ["chassis Nothing report neither energy nor power"])
-        #expect(meter("Absent").problems.map(\.reason) == ["no chassis \"Absent\" at \(energyURL.absoluteString)/redfish/v1/Chassis (unreadable: \(energyURL.absoluteString)/redfish/v1/Chassis/Ghost: HTTP status 404)"])
+        #expect(nothing.problems.map(\.reason) == ["chassis Nothing reports neither energy nor power"])
+        let absent = meter("Absent").problems.map(\.reason)
+        #expect(absent.count == 1)
+        #expect(absent.first?.hasPrefix("no chassis \"Absent\" at \(energyURL.absoluteString)/redfish/v1/Chassis (it has Joules, WhSensor") == true)
+        #expect(absent.first?.hasSuffix("(unreadable: \(energyURL.absoluteString)/redfish/v1/Chassis/Ghost: HTTP status 404)") == true)
         // Without a chassis named, the first that reports anything; "Ghost", listed first, answers
         // 404 and is skipped.
         #expect(meter(nil).devices.map(\.device.id) == ["Joules"])
     }
 
-    @Test func dmtfSampleServiceReadsItsKWhSensor() throws {
+    @Test func aChassisIsNamedByIdOrByItsODataID() throws {
+        guard peerRunning("redfish") else { return }
+        for name in ["KWhTower", "/redfish/v1/Chassis/KWhTower", "/redfish/v1/Chassis/KWhTower/"] {
+            #expect(meter(name).devices.map(\.device.id) == ["KWhTower"], "\(name)")
+        }
+    }
+
+    @Test func aWholeKWhCounterComesWithThePowerOfTheSameChassis() throws {
+        guard peerRunning("redfish") else { return }
+        let tower = meter("KWhTower")
+        #expect(tower.counter?.label == "Sensor TotalEnergy (EnergykWh)")
+        #expect(tower.power?.label == "Sensor TotalPower (Power)")
+        #expect(tower.sample() == [.counter(raw: 1_172_430_000_000_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 3_600_000,
+                                            power: PowerReading(watts: 374, quantumWatts: 1))])
+    }
+
+    @Test func chassisOnlyInLinksContainsAreFoundAndContainmentIsSaid() throws {
+        guard peerRunning("redfish") else { return }
+        let tower = meter("KWhTower")
+        let card = try #require(tower.chassis.first { $0.id == "Card" })
+        #expect(card.onlyThroughContains)
+        #expect(tower.chassis.first { $0.id == "KWhTower" }?.contains == ["Card"])
+        #expect(tower.notes.map(\.reason) == ["chassis KWhTower contains Card (Links.Contains): its figure includes theirs; never add them up"])
+        let cardMeter = meter("Card")
+        #expect(cardMeter.problems.isEmpty, "\(cardMeter.problems)")
+        #expect(cardMeter.sample() == [.power(watts: 75.5, quantumWatts: 0.1)])
+    }
+
+    @Test func aPowerShelfWithSensorsOnlyIsMeteredFromItsSupplyJoulesAndItsTotalInput() throws {
+        guard peerRunning("redfish") else { return }
+        let shelf = meter("Shelf")
+        #expect(shelf.problems.isEmpty, "\(shelf.problems)")
+        // Input counters of the two present supplies (one in the non-standard state Standby);
+        // outputs and the small hot-swap sensor listed first are not the shelf's draw.
+        #expect(shelf.counter?.label == "2 supply Sensors (J) summed")
+        #expect(shelf.power?.label == "Sensor total_power_in (Power)")
+        #expect(shelf.sample() == [.counter(raw: 348_977_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 2,
+                                            power: PowerReading(watts: 1749, quantumWatts: 1))])
+    }
+
+    @Test func theReadingTypeDecidesAndAUnitThatDisagreesIsSaid() throws {
+        guard peerRunning("redfish") else { return }
+        let kw = meter("KwUnits")
+        #expect(kw.counter?.kind == .energykWh)
+        #expect(kw.notes.map(\.reason) == [#"Sensor EnergyA1 (EnergykWh): ReadingUnits "kW" disagrees with ReadingType EnergykWh; read by ReadingType as kW.h"#])
+        // No Sensors link, a phase listed before the total, and an energy sensor of the DC output.
+        let phases = meter("Phases")
+        #expect(phases.counter == nil)
+        #expect(phases.power?.label == "Sensor PowerMains1 (Power)")
+        #expect(phases.sample() == [.power(watts: 427.3, quantumWatts: 0.1)])
+    }
+
+    @Test func dmtfSampleServiceReadsItsKWhSensorAndItsPower() throws {
         guard peerRunning("redfish") else { return }
         let dmtf = meter(nil, url: URL(string: "http://127.0.0.1:\(Peers.dmtfPort)")!)
         #expect(dmtf.problems.isEmpty, "\(dmtf.problems)")
-        #expect(dmtf.reading?.label == "Sensor TotalEnergy (EnergykWh)")
-        #expect(dmtf.sample() == [.counter(raw: 325_675_000_000, unitsPerJoule: 1000.0 / 3600, wrapRange: nil)])
+        #expect(dmtf.counter?.label == "Sensor TotalEnergy (EnergykWh)")
+        #expect(dmtf.power?.label == "EnvironmentMetrics.PowerWatts")
+        guard case let .counter(raw, _, _, quantum, power?) = dmtf.sample()[0] else { Issue.record("\(dmtf.sample())"); return }
+        #expect(raw == 1_172_430_000_000_000)
+        #expect(quantum == 3_600_000)
+        #expect(power.watts > 0)
         let all = dmtf.readings(of: try JSONParser.parse(Array(HTTP.request("http://127.0.0.1:\(Peers.dmtfPort)/redfish/v1/Chassis/1U").body)))
-        #expect(all.map(\.label) == ["Sensor TotalEnergy (EnergykWh)", "EnvironmentMetrics.PowerWatts", "Sensor TotalPower (Power)",
+        #expect(all.map(\.label) == ["Sensor TotalEnergy (EnergykWh)", "supply Sensor PS1Energy (kW.h)", "EnvironmentMetrics.PowerWatts", "Sensor TotalPower (Power)",
                                      "Power.PowerControl[0].PowerConsumedWatts"])
     }
 
     @Test func samplesFollowTheServiceAndAMissingReadingIsAGap() throws {
         guard peerRunning("redfish") else { return }
         let joules = meter("Joules")
-        defer { try? patch("/redfish/v1/Chassis/Joules/EnvironmentMetrics", #"{"EnergyJoules": {"Reading": 1000000}}"#) }
+        defer { try? patch("/redfish/v1/Chassis/Joules/EnvironmentMetrics", #"{"EnergyJoules": {"Reading": 1000000}, "PowerWatts": {"Reading": 450.0}}"#) }
         try patch("/redfish/v1/Chassis/Joules/EnvironmentMetrics", #"{"EnergyJoules": {"Reading": 1000250.5}}"#)
-        #expect(joules.sample() == [.counter(raw: 1_000_250_500, unitsPerJoule: 1000, wrapRange: nil)])
+        #expect(joules.sample() == [.counter(raw: 1_000_250_500, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 0.1,
+                                             power: PowerReading(watts: 450, quantumWatts: 1))])
+        // The counter has no reading this time: a gap in the counter, while the power read at the
+        // same moment still counts.
         try patch("/redfish/v1/Chassis/Joules/EnvironmentMetrics", #"{"EnergyJoules": {"Reading": null}}"#)
+        #expect(joules.sample() == [.power(watts: 450, quantumWatts: 1)])
+        try patch("/redfish/v1/Chassis/Joules/EnvironmentMetrics", #"{"PowerWatts": {"Reading": null}}"#)
         #expect(joules.sample() == [.unavailable(reason: "/redfish/v1/Chassis/Joules/EnvironmentMetrics has no EnergyJoules.Reading reading")])
         // async-http-client retries a refused connection until the deadline: the timeout bounds it.
         let gone = RedfishMeter(connection: RedfishConnection(url: URL(string: "http://127.0.0.1:1")!), timeout: 0.5)
@@ -93,7 +166,7 @@ import Testing
         let wrong = try dir.write("wrong", "guess\n")
         let good = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", username: "operator", passwordFile: password, caFile: cert))
         #expect(good.problems.isEmpty, "\(good.problems)")
-        #expect(good.sample() == [.power(watts: 344)])
+        #expect(good.sample() == [.power(watts: 344, quantumWatts: 1)])
         let denied = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", username: "operator", passwordFile: wrong, caFile: cert))
         #expect(denied.problems.first?.reason.contains("401, check username and password file") == true)
         let untrusted = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Legacy", username: "operator", passwordFile: password), timeout: 0.5)
@@ -122,11 +195,11 @@ import Testing
         #expect(meter.problems.isEmpty, "\(meter.problems)")
         let first = try liveSessions()
         #expect(first.count == 1)
-        #expect(meter.sample() == [.power(watts: 344)])
+        #expect(meter.sample() == [.power(watts: 344, quantumWatts: 1)])
         // The BMC forgets the session (a reboot, a timeout): the meter logs in again.
         #expect(HTTP.request("http://127.0.0.1:\(port)\(first[0])", method: "DELETE", headers: basic).status == 204)
         #expect(try liveSessions().isEmpty)
-        #expect(meter.sample() == [.power(watts: 344)])
+        #expect(meter.sample() == [.power(watts: 344, quantumWatts: 1)])
         #expect(try liveSessions().count == 1)
         meter.close()
         #expect(try liveSessions().isEmpty)

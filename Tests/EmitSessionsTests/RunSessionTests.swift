@@ -121,7 +121,7 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
             return count == 1
         }
         Thread.sleep(forTimeInterval: first ? delay : laterDelay ?? delay)
-        return [.power(watts: 100)]
+        return [.power(watts: 100, quantumWatts: 1)]
     }
 
     func close() {}

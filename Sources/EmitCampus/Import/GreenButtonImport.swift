@@ -9,7 +9,10 @@ import FoundationXML
 /// multiplier, flow direction) and to the IntervalBlocks whose `up` is its IntervalBlock
 /// collection. Only consumption is counted (flowDirection 1, forward/delivered); values are
 /// `value × 10^powerOfTenMultiplier` in the ReadingType's unit (uom 72 = Wh); readings the
-/// utility marks estimated (quality 8, 9, 12) become `estimated`.
+/// utility marks as not metered (quality 7 manually edited, 8 and 9 estimated, 12 projected)
+/// become `estimated`. Real feeds repeat entries (a MeterReading listed twice): an entry repeated
+/// under the same `self` link is read once, and a reading repeated with the same window, value
+/// and quality is one reading; only different values for one window are an overlap.
 public enum GreenButtonImport {
     /// One IntervalReading; a member that is missing or not a number is nil.
     struct Reading {
@@ -30,7 +33,18 @@ public enum GreenButtonImport {
         var readings: [Reading] = []
     }
 
-    public static let estimatedQualities: Set<Int> = [8, 9, 12]
+    /// ESPI ReadingQuality codes of values that are not sensor data: 7 manually edited, 8
+    /// estimated using a reference day, 9 estimated by interpolation, 12 projected.
+    public static let estimatedQualities: Set<Int> = [7, 8, 9, 12]
+
+    /// One reading as the feed states it, to recognise an identical repeat.
+    private struct ReadingKey: Hashable {
+        let meter: String?
+        let start: Int64
+        let duration: Int64
+        let value: Double
+        let quality: Int?
+    }
 
     public static func read(path: String, problems: inout [ImportProblem], into windows: inout ImportedWindows) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -47,7 +61,10 @@ public enum GreenButtonImport {
         let entries = delegate.entries
         let readingTypes = Dictionary(entries.filter { $0.kind == "ReadingType" }.compactMap { e in e.selfHref.map { ($0, e) } }, uniquingKeysWith: { a, _ in a })
         var counted = 0
+        var seenReadings = Set<ReadingKey>()
+        var seenMeterReadings = Set<String>()
         for meterReading in entries where meterReading.kind == "MeterReading" {
+            if let href = meterReading.selfHref, !seenMeterReadings.insert(href).inserted { continue }
             let name = meterReading.selfHref ?? meterReading.title ?? "MeterReading"
             guard let typeHref = meterReading.related.first(where: { readingTypes[$0] != nil }), let type = readingTypes[typeHref] else {
                 problems.append(ImportProblem(location: "\(path): MeterReading \(name)", code: "bad_row", message: "no ReadingType is linked to this MeterReading"))
@@ -62,7 +79,9 @@ public enum GreenButtonImport {
             }
             let multiplier = Int(type.fields["powerOfTenMultiplier"] ?? "0") ?? 0
             let blocksHref = meterReading.related.first { $0.hasSuffix("/IntervalBlock") }
+            var seenBlocks = Set<String>()
             for block in entries where block.kind == "IntervalBlock" && block.upHref != nil && block.upHref == blocksHref {
+                if let href = block.selfHref, !seenBlocks.insert(href).inserted { continue }
                 for reading in block.readings {
                     let location = "\(path): IntervalReading \(reading.element)"
                     guard let start = reading.start, let duration = reading.duration, let value = reading.value else {
@@ -80,6 +99,8 @@ public enum GreenButtonImport {
                         problems.append(ImportProblem(location: location, code: "bad_energy", message: "value \(value) × 10^\(multiplier) Wh is not >= 0"))
                         continue
                     }
+                    let key = ReadingKey(meter: meterReading.selfHref ?? meterReading.title, start: start, duration: duration, value: value, quality: reading.quality)
+                    guard seenReadings.insert(key).inserted else { continue }
                     let from = Timestamp(epochSeconds: start, nanoseconds: 0, fractionDigits: 0)
                     let to = Timestamp(epochSeconds: start + duration, nanoseconds: 0, fractionDigits: 0)
                     let tier: Provenance = reading.quality.map(estimatedQualities.contains) == true ? .estimated : .measured

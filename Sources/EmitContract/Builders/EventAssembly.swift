@@ -53,14 +53,16 @@ struct EventAssembly {
             m.append(("device", .object(d)))
         }
         if let measurement {
-            m.append(("measurement", .object([
+            var fields: [(String, JSONValue)] = [
                 ("method", .string(measurement.method.rawValue)),
                 ("samples", .number(Double(measurement.samples))),
                 ("interval_ms", .number(measurement.intervalMilliseconds)),
                 ("coverage", .number(measurement.coverage)),
                 ("counter_wraps", .number(Double(measurement.counterWraps))),
                 ("counter_resets", .number(Double(measurement.counterResets))),
-            ])))
+            ]
+            if let resolution = measurement.resolutionJoules { fields.append(("resolution_joules", .number(resolution))) }
+            m.append(("measurement", .object(fields)))
         }
         if let tokens {
             m.append(("tokens", .object([("input", .number(Double(tokens.input))), ("output", .number(Double(tokens.output)))])))

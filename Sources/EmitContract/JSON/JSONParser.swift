@@ -287,6 +287,7 @@ private enum KnownNames {
         "counter_resets", "counter_wraps", "joules_per_input_token", "joules_per_output_token", "facility_event_id",
         "facility_energy_joules", "compute_share", "model_family", "facility_id", "grid_region", "recorded_at",
         "measurement", "coefficient", "interval_ms", "pue_applied", "profile_id", "model_tier", "valid_from",
+        "resolution_joules",
     ].filter { $0.utf8.count > 15 }
     static let byLength: [Int: [(bytes: [UInt8], name: String)]] = Dictionary(grouping: names.map { (Array($0.utf8), $0) }, by: { $0.0.count })
 

@@ -37,15 +37,20 @@ public struct Measurement: Sendable, Equatable {
     public var coverage: Double
     public var counterWraps: Int
     public var counterResets: Int
+    /// The smallest energy step the evidence can show in this window: a counter's quantum (or the
+    /// step a stale counter was seen to jump by), or for integrated power the reading's quantum
+    /// times the window. Nil only for events built elsewhere that do not state it.
+    public var resolutionJoules: Double?
 
     public init(method: MeasurementMethod, samples: Int, intervalMilliseconds: Double, coverage: Double,
-                counterWraps: Int = 0, counterResets: Int = 0) {
+                counterWraps: Int = 0, counterResets: Int = 0, resolutionJoules: Double? = nil) {
         self.method = method
         self.samples = samples
         self.intervalMilliseconds = intervalMilliseconds
         self.coverage = coverage
         self.counterWraps = counterWraps
         self.counterResets = counterResets
+        self.resolutionJoules = resolutionJoules
     }
 }
 

@@ -93,7 +93,7 @@ private enum DeviceField: Int, Field {
 }
 
 private enum MeasurementField: Int, Field {
-    case method, samples, interval_ms, coverage, counter_wraps, counter_resets
+    case method, samples, interval_ms, coverage, counter_wraps, counter_resets, resolution_joules
     static let byName = table()
     static let names = nameList()
 }
@@ -446,7 +446,7 @@ private struct EventCheck {
 
     mutating func measurement(_ value: JSONValue) {
         guard let fields = object(value, "measurement") else { return }
-        let s: Slots<MeasurementField> = members(fields, path: "measurement", required: MeasurementField.allCases)
+        let s: Slots<MeasurementField> = members(fields, path: "measurement", required: [.method, .samples, .interval_ms, .coverage, .counter_wraps, .counter_resets])
         if let method = string(s[.method], "measurement.method"), MeasurementMethod(rawValue: method) == nil {
             add(.badMeasurement, "measurement.method", "must be counter_delta or power_integration, not \"\(method)\"")
         }
@@ -464,6 +464,9 @@ private struct EventCheck {
             if let count = integer(s[field], "measurement." + name), count < 0 {
                 add(.badMeasurement, "measurement." + name, "must be >= 0, got \(count)")
             }
+        }
+        if let resolution = number(s[.resolution_joules], "measurement.resolution_joules"), !(resolution >= 0) {
+            add(.badMeasurement, "measurement.resolution_joules", "must be >= 0 (the smallest energy step the evidence shows), got \(JSONWriter.formatNumber(resolution))")
         }
     }
 

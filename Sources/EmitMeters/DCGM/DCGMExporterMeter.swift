@@ -4,12 +4,16 @@ import AsyncHTTPClient
 import NIOCore
 
 /// GPU energy from a dcgm-exporter endpoint: `DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION` (DCGM field
-/// 156, millijoules since the driver loaded). Under MIG the exporter repeats each physical GPU's
-/// counter for every GPU instance; the meter keeps one series per physical GPU (by UUID) so a
-/// GPU is never counted twice.
+/// 156, millijoules since the driver loaded), with `DCGM_FI_DEV_POWER_USAGE` (field 155, W) from
+/// the same scrape beside it. The exporter refreshes its values on a period of its own (30 s by
+/// default), so a short run can read one counter value at start and end: the session then
+/// integrates the power series instead of calling the unmoved counter 0 J. Under MIG the
+/// exporter repeats each physical GPU's series for every GPU instance; the meter keeps one
+/// series per physical GPU (by UUID) so a GPU is never counted twice.
 public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
     public let readsOverNetwork = true
     public static let metric = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
+    public static let powerMetric = "DCGM_FI_DEV_POWER_USAGE"
 
     public let source = EnergySource.dcgm
     public private(set) var devices: [MeteredDevice] = []
@@ -42,6 +46,8 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
     struct GPUCounter {
         let device: Device
         let millijoules: Double
+        /// The power reading of the same GPU in the same scrape, where the exporter serves one.
+        var power: PowerReading?
     }
 
     /// One counter per physical GPU, in the exporter's order.
@@ -52,17 +58,26 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
         case .success(let body): text = body
         }
         let samples: [PrometheusSample]
-        do { samples = try PrometheusText.parse(text, metric: Self.metric) } catch {
+        do { samples = try PrometheusText.parse(text, metrics: [Self.metric, Self.powerMetric]) } catch {
             return .failure(ReadFailureReason("\(url): \(error)"))
         }
         var seen = Set<String>()
         var counters: [GPUCounter] = []
+        var power: [String: PowerReading] = [:]
         for sample in samples {
             guard let uuid = sample.labels["UUID"] ?? sample.labels["uuid"], !uuid.isEmpty else { continue }
+            if sample.name == Self.powerMetric {
+                // The first series of a GPU: a MIG instance repeats its parent's reading.
+                if power[uuid] == nil, sample.value.isFinite, sample.value >= 0 {
+                    power[uuid] = PowerReading(watts: sample.value, quantumWatts: sample.quantum)
+                }
+                continue
+            }
             guard seen.insert(uuid).inserted else { continue }  // a MIG instance repeating its GPU's counter
             let device = Device(class: .gpu, id: uuid, name: sample.labels["modelName"], index: sample.labels["gpu"].flatMap { Int($0) })
             counters.append(GPUCounter(device: device, millijoules: sample.value))
         }
+        for index in counters.indices { counters[index].power = power[counters[index].device.id] }
         return .success(counters)
     }
 
@@ -71,11 +86,12 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
         case .failure(let reason):
             return devices.map { _ in .unavailable(reason: reason.description) }
         case .success(let counters):
-            let byID = Dictionary(counters.map { ($0.device.id, $0.millijoules) }, uniquingKeysWith: { a, _ in a })
+            let byID = Dictionary(counters.map { ($0.device.id, $0) }, uniquingKeysWith: { a, _ in a })
             return devices.map { device in
-                guard let value = byID[device.device.id] else { return .unavailable(reason: "\(device.device.id) no longer served by \(url)") }
+                guard let counter = byID[device.device.id] else { return .unavailable(reason: "\(device.device.id) no longer served by \(url)") }
+                let value = counter.millijoules
                 guard value.isFinite, value >= 0, value < 1.8e19 else { return .unavailable(reason: "\(device.device.id): counter value \(value) is not a counter") }
-                return .counter(raw: UInt64(value), unitsPerJoule: 1e3, wrapRange: nil)
+                return .counter(raw: UInt64(value), unitsPerJoule: 1e3, wrapRange: nil, power: counter.power)
             }
         }
     }

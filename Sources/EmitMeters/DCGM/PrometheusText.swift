@@ -3,6 +3,15 @@ public struct PrometheusSample: Sendable, Equatable {
     public let name: String
     public let labels: [String: String]
     public let value: Double
+    /// The step of the value as written: 0.001 for "8.969", 1e-6 for "8.969000", 1 for "409".
+    public let quantum: Double
+
+    public init(name: String, labels: [String: String], value: Double, quantum: Double = 1) {
+        self.name = name
+        self.labels = labels
+        self.value = value
+        self.quantum = quantum
+    }
 }
 
 /// Parses the Prometheus text exposition format: `name{label="value",...} value [timestamp]`,
@@ -17,11 +26,18 @@ public enum PrometheusText {
     /// Samples of the metric named `metric` (all metrics when nil). Lines of other metrics are
     /// skipped without being parsed in full.
     public static func parse(_ text: String, metric: String? = nil) throws -> [PrometheusSample] {
+        try parse(text, metrics: metric.map { [$0] })
+    }
+
+    /// Samples of any of `metrics` (all metrics when nil), in the document's order.
+    public static func parse(_ text: String, metrics: [String]?) throws -> [PrometheusSample] {
         var samples: [PrometheusSample] = []
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            if let metric, !(line.hasPrefix(metric) && line.dropFirst(metric.count).first.map({ $0 == "{" || $0 == " " }) == true) { continue }
+            if let metrics, !metrics.contains(where: { metric in
+                line.hasPrefix(metric) && line.dropFirst(metric.count).first.map({ $0 == "{" || $0 == " " }) == true
+            }) { continue }
             samples.append(try parseLine(Substring(line), number: index + 1))
         }
         return samples
@@ -75,7 +91,7 @@ public enum PrometheusText {
         let rest = line[i...].split(separator: " ", omittingEmptySubsequences: true)
         guard let first = rest.first else { throw ParseError(line: number, reason: "missing sample value") }
         guard let value = parseValue(first) else { throw ParseError(line: number, reason: "bad sample value \"\(first)\"") }
-        return PrometheusSample(name: name, labels: labels, value: value)
+        return PrometheusSample(name: name, labels: labels, value: value, quantum: DecimalQuantum.of(text: first))
     }
 
     static func parseValue(_ text: Substring) -> Double? {

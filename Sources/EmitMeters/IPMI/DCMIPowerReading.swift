@@ -64,7 +64,8 @@ public struct DCMIPowerReading: Sendable, Equatable {
         case .inactive(let said):
             return .unavailable(reason: "the BMC's power reading state is \"\(said)\": not measuring")
         case .active, .unstated:
-            if watts > 0 { return .power(watts: watts) }
+            // DCMI's Get Power Reading answers in whole watts.
+            if watts > 0 { return .power(watts: watts, quantumWatts: 1) }
             return .unavailable(reason: "the BMC answered 0 W, which BMCs use for \"no reading\"; not integrated as 0 W")
         }
     }
@@ -80,6 +81,8 @@ public struct SDRPowerRow: Sendable, Equatable {
     public let name: String
     public let watts: Double?
     public let status: String
+    /// The step of the reading as ipmitool printed it ("280.000" → 0.001, "168" → 1).
+    public var quantumWatts: Double = 1
 
     /// Rows whose unit is Watts; other sensors (amps, temperatures, percent) are skipped.
     public static func parse(_ text: String) -> [SDRPowerRow] {
@@ -89,7 +92,8 @@ public struct SDRPowerRow: Sendable, Equatable {
             let name = fields[0]
             // sensor list: name | 280.000 | Watts | ok | ...
             if fields.count >= 4, fields[2].lowercased() == "watts" {
-                return SDRPowerRow(name: name, watts: fields[1] == "na" ? nil : Double(fields[1]), status: fields[3])
+                return SDRPowerRow(name: name, watts: fields[1] == "na" ? nil : Double(fields[1]), status: fields[3],
+                                   quantumWatts: DecimalQuantum.of(text: fields[1]))
             }
             // sdr elist / type: name | 10h | ok | 7.1 | 280 Watts ; sdr list: name | 168 Watts | ok
             let reading = fields.count >= 5 ? fields[4] : fields[1]
@@ -97,13 +101,14 @@ public struct SDRPowerRow: Sendable, Equatable {
             let lowered = reading.lowercased()
             guard lowered.hasSuffix(" watts") || lowered == "no reading" || lowered == "disabled" else { return nil }
             let watts = lowered.hasSuffix(" watts") ? DCMIPowerReading.leadingNumber(reading) : nil
-            return SDRPowerRow(name: name, watts: watts, status: status)
+            return SDRPowerRow(name: name, watts: watts, status: status,
+                               quantumWatts: DecimalQuantum.of(text: reading.prefix { $0.isNumber || $0 == "." || $0 == "-" }))
         }
     }
 
     public var sample: SampleValue {
         guard let watts else { return .unavailable(reason: "sensor \"\(name)\" has no reading (status \(status))") }
         guard status.lowercased() == "ok" else { return .unavailable(reason: "sensor \"\(name)\" status is \"\(status)\"") }
-        return .power(watts: watts)
+        return .power(watts: watts, quantumWatts: quantumWatts)
     }
 }

@@ -59,6 +59,7 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
     private let connection: NUTConnection
     private let timeout: Double
     private var socket: SocketConnection?
+    private var hasRealPower = false
 
     static let energyCounterVariable = "experimental.output.energy"
 
@@ -68,21 +69,58 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
         devices = [MeteredDevice(source: .ups, device: device)]
         do {
             let variables = try listVariables()
-            if !connection.preferPower, variables[Self.energyCounterVariable].flatMap(Double.init) != nil {
+            let number = { (name: String) in variables[name].flatMap(Double.init) }
+            hasRealPower = number("ups.realpower") != nil
+            if let refusal = Self.implausibility(of: variables, ups: connection.ups) {
+                problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: refusal))
+            } else if !connection.preferPower, number(Self.energyCounterVariable) != nil {
                 reading = .energyCounter(variable: Self.energyCounterVariable)
-            } else if variables["ups.realpower"].flatMap(Double.init) != nil {
+            } else if hasRealPower {
                 reading = .realPower
-            } else if variables["ups.load"].flatMap(Double.init) != nil, variables["ups.realpower.nominal"].flatMap(Double.init) != nil {
+            } else if number("ups.load") != nil, number("ups.realpower.nominal") != nil {
                 reading = .loadTimesNominal
                 devices = [MeteredDevice(source: .ups, device: device, provenance: .estimated)]
             } else {
                 let apparent = variables["ups.power"] != nil ? " (it has ups.power, which is VA, not W)" : ""
-                problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: "UPS \(connection.ups) has no ups.realpower, energy counter or ups.load with ups.realpower.nominal\(apparent)"))
+                let pdu = variables["input.realpower"] != nil ? " (it has input.realpower: NUT serves a PDU here; meter the PDU over SNMP)" : ""
+                problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: "UPS \(connection.ups) has no ups.realpower, energy counter or ups.load with ups.realpower.nominal\(apparent)\(pdu)"))
             }
         } catch {
             problems.append(MeterProblem(source: .ups, deviceID: device.id, reason: error.description))
         }
         if reading == nil { devices = [] }
+    }
+
+    /// The smallest real-power rating a UPS plausibly has; NUT drivers are known to serve less
+    /// (usbhid-ups reads 88 W on some CyberPower units rated 600 W).
+    static let smallestPlausibleRatingWatts = 150.0
+
+    /// Why what upsd serves cannot be metered honestly, or nil. Checked once, at open: values
+    /// that are not numbers, a nominal rating no UPS has, a real power above its own rating, and
+    /// the all-zero output a driver serves where it cannot read the power.
+    static func implausibility(of variables: [String: String], ups: String) -> String? {
+        let number = { (name: String) in variables[name].flatMap(Double.init) }
+        for name in ["ups.realpower", "ups.load", "ups.realpower.nominal", energyCounterVariable] {
+            if let text = variables[name], Double(text) == nil {
+                return "UPS \(ups): \(name) is \"\(text)\", not a number"
+            }
+        }
+        let nominal = number("ups.realpower.nominal")
+        if let nominal, nominal < smallestPlausibleRatingWatts, number("ups.realpower") == nil {
+            return "UPS \(ups): ups.realpower.nominal is \(Self.format(nominal)) W, not a plausible UPS rating (some drivers misread it), and there is no ups.realpower; ups.load × nominal would be wrong"
+        }
+        if let watts = number("ups.realpower"), let nominal, nominal >= smallestPlausibleRatingWatts, watts > nominal * 1.5 {
+            return "UPS \(ups): ups.realpower \(Self.format(watts)) W is above 1.5 × its own rating ups.realpower.nominal \(Self.format(nominal)) W"
+        }
+        if number("ups.realpower") == 0, number("ups.load") == 0, number("ups.power") ?? 0 == 0,
+           number(energyCounterVariable) == nil {
+            return "UPS \(ups): ups.realpower, ups.load and ups.power are all 0, what drivers serve where they cannot read output power; 0 W would be a claim without evidence"
+        }
+        return nil
+    }
+
+    private static func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
     }
 
     public func method(of index: Int) -> MeasurementMethod {
@@ -95,14 +133,21 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
         do {
             switch reading {
             case .energyCounter(let variable):
-                let wh = try number(variable)
+                let (wh, digits) = try number(variable)
                 guard wh >= 0 else { return [.unavailable(reason: "\(variable) is negative (\(wh))")] }
+                // The real power beside the counter: a whole-Wh counter is too coarse for short windows.
+                let power = hasRealPower ? try? number("ups.realpower") : nil
                 // Wh to mWh keeps the counter integral for any decimals the driver prints.
-                return [.counter(raw: UInt64((wh * 1000).rounded()), unitsPerJoule: 1000 / 3600, wrapRange: nil)]
+                return [.counter(raw: UInt64((wh * 1000).rounded()), unitsPerJoule: 1000 / 3600, wrapRange: nil,
+                                 quantumJoules: digits * 3600,
+                                 power: power.map { PowerReading(watts: $0.value, quantumWatts: $0.quantum) })]
             case .realPower:
-                return [.power(watts: try number("ups.realpower"))]
+                let (watts, quantum) = try number("ups.realpower")
+                return [.power(watts: watts, quantumWatts: quantum)]
             case .loadTimesNominal:
-                return [.power(watts: try number("ups.load") / 100 * number("ups.realpower.nominal"))]
+                let (load, loadQuantum) = try number("ups.load")
+                let (nominal, _) = try number("ups.realpower.nominal")
+                return [.power(watts: load / 100 * nominal, quantumWatts: loadQuantum / 100 * nominal)]
             }
         } catch {
             socket = nil  // reconnect on the next sample
@@ -122,7 +167,8 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
         return fresh
     }
 
-    private func number(_ variable: String) throws(SocketConnection.Failure) -> Double {
+    /// A variable's value and the quantum of the text upsd sent ("25.94" → 0.01).
+    private func number(_ variable: String) throws(SocketConnection.Failure) -> (value: Double, quantum: Double) {
         let socket = try connected()
         try socket.send(Array("GET VAR \(connection.ups) \(variable)\n".utf8))
         let line = try socket.readLine()
@@ -130,7 +176,7 @@ public final class UPSMeter: EnergyMeter, @unchecked Sendable {
         guard let text = NUTProtocol.value(ofVarLine: line, ups: connection.ups, variable: variable), let value = Double(text) else {
             throw .init(description: "unexpected answer to GET VAR \(variable): \(line)")
         }
-        return value
+        return (value, DecimalQuantum.of(text: text))
     }
 
     private func listVariables() throws(SocketConnection.Failure) -> [String: String] {

@@ -5,6 +5,12 @@ import Foundation
 /// `libnvidia-ml.so.1` by the loader's search). Volta and newer GPUs have a 64-bit millijoule
 /// counter (`counter_delta`); older ones only report power, which the session integrates
 /// (`power_integration`). A GPU without either drops out with the reason; the others go on.
+///
+/// Some boards refresh the counter on a period of their own, longer than a short sampling
+/// interval. Power is read beside the counter at the first read and, once the counter has been
+/// seen to hold still between two reads, at every read after: the session integrates it in the
+/// windows where the stale counter's steps are too coarse. A counter that moves at every read
+/// costs one call a sample, as before.
 public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
     public let source = EnergySource.nvml
     public private(set) var devices: [MeteredDevice] = []
@@ -12,7 +18,15 @@ public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
     public let longestSafeInterval: Double? = nil
 
     private var library: NVMLLibrary?
-    private var gpus: [(handle: NVMLLibrary.DeviceHandle, hasCounter: Bool)] = []
+    private var gpus: [GPU] = []
+
+    private struct GPU {
+        let handle: NVMLLibrary.DeviceHandle
+        let hasCounter: Bool
+        /// The last counter value, and whether power is read beside it (see the type's doc).
+        var lastMillijoules: UInt64?
+        var readsPower = true
+    }
 
     public static let defaultLibrary = "libnvidia-ml.so.1"
 
@@ -60,7 +74,7 @@ public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
                     continue
                 }
             }
-            gpus.append((handle, hasCounter))
+            gpus.append(GPU(handle: handle, hasCounter: hasCounter))
             devices.append(MeteredDevice(source: .nvml, device: Device(class: .gpu, id: id, name: name, index: Int(index))))
         }
     }
@@ -70,18 +84,37 @@ public final class NVMLMeter: EnergyMeter, @unchecked Sendable {
 
     public func sample() -> [SampleValue] {
         guard let library else { return [] }
-        return gpus.map { gpu in
+        return gpus.indices.map { index in
+            let gpu = gpus[index]
             if gpu.hasCounter {
                 var millijoules: UInt64 = 0
                 let status = library.totalEnergy(gpu.handle, &millijoules)
                 guard status == NVMLLibrary.success else { return .unavailable(reason: library.message(status)) }
-                return .counter(raw: millijoules, unitsPerJoule: 1e3, wrapRange: nil)
+                if gpu.lastMillijoules == millijoules { gpus[index].readsPower = true }
+                gpus[index].lastMillijoules = millijoules
+                let power = gpus[index].readsPower ? try? self.power(of: gpu.handle, library).get() : nil
+                // After the first read, power waits until the counter is seen to hold.
+                if gpu.lastMillijoules == nil { gpus[index].readsPower = false }
+                return .counter(raw: millijoules, unitsPerJoule: 1e3, wrapRange: nil,
+                                power: power.map { PowerReading(watts: $0, quantumWatts: 1e-3) })
             }
-            var milliwatts: UInt32 = 0
-            let status = library.powerUsage.map { $0(gpu.handle, &milliwatts) } ?? NVMLLibrary.notSupported
-            guard status == NVMLLibrary.success else { return .unavailable(reason: library.message(status)) }
-            return .power(watts: Double(milliwatts) / 1000)
+            switch power(of: gpu.handle, library) {
+            case .success(let watts): return .power(watts: watts, quantumWatts: 1e-3)
+            case .failure(let failure): return .unavailable(reason: library.message(failure.status))
+            }
         }
+    }
+
+    /// nvmlDeviceGetPowerUsage: milliwatts, so a 1 mW quantum.
+    private func power(of handle: NVMLLibrary.DeviceHandle, _ library: NVMLLibrary) -> Result<Double, PowerFailure> {
+        var milliwatts: UInt32 = 0
+        let status = library.powerUsage.map { $0(handle, &milliwatts) } ?? NVMLLibrary.notSupported
+        guard status == NVMLLibrary.success else { return .failure(PowerFailure(status: status)) }
+        return .success(Double(milliwatts) / 1000)
+    }
+
+    private struct PowerFailure: Error {
+        let status: NVMLLibrary.Return
     }
 
     public func close() {

@@ -30,22 +30,31 @@ public struct RedfishConnection: Sendable, Equatable {
     }
 }
 
-/// What a chassis is read from, in the order of preference: counters first (nothing lost between
-/// samples), then power.
+/// One figure a chassis offers: an energy counter or a power reading, and where to read it.
 public struct RedfishReading: Sendable, Equatable {
+    /// Chosen by `ReadingType` (or the property's own name), never by `ReadingUnits`: services
+    /// write "kW" or "kWh" where DSP0268 says "kW.h".
     public enum Kind: Sendable, Equatable {
         case energyJoules, energyWh, energykWh, powerWatts
 
         var isCounter: Bool { self != .powerWatts }
-        /// Counter units kept integral: mJ, mWh, mWh.
-        var unitsPerJoule: Double {
+        /// Joules (counters) or watts (power) per unit of the reading.
+        var scale: Double {
             switch self {
-            case .energyJoules: return 1000
-            case .energyWh, .energykWh: return 1000 / 3600
-            case .powerWatts: return 1
+            case .energyJoules, .powerWatts: return 1
+            case .energyWh: return 3600
+            case .energykWh: return 3_600_000
             }
         }
-        var rawPerReading: Double { self == .energykWh ? 1_000_000 : 1000 }
+        /// The units DSP0268 gives for the reading type (UCUM), and what services write instead.
+        var units: (standard: String, accepted: Set<String>) {
+            switch self {
+            case .energyJoules: return ("J", ["J"])
+            case .energyWh: return ("W.h", ["W.h", "Wh"])
+            case .energykWh: return ("kW.h", ["kW.h", "kWh"])
+            case .powerWatts: return ("W", ["W"])
+            }
+        }
     }
 
     public let kind: Kind
@@ -54,26 +63,52 @@ public struct RedfishReading: Sendable, Equatable {
     public let sources: [(path: String, member: [String])]
     /// Where it came from, for `emit sensors` and the stderr summary.
     public let label: String
+    /// What a person should know about it (a unit that disagrees with the reading type).
+    public var note: String?
 
     public static func == (a: RedfishReading, b: RedfishReading) -> Bool {
         a.kind == b.kind && a.label == b.label && a.sources.map(\.path) == b.sources.map(\.path)
-            && a.sources.map(\.member) == b.sources.map(\.member)
+            && a.sources.map(\.member) == b.sources.map(\.member) && a.note == b.note
     }
+}
+
+/// One chassis as discovery saw it: for `emit sensors`, and to say which chassis contain which.
+public struct RedfishChassis: Sendable, Equatable {
+    public let id: String
+    public let path: String
+    /// Chassis ids in its `Links.Contains`.
+    public let contains: [String]
+    /// Reachable only through another chassis's `Links.Contains`, not listed in the collection.
+    public let onlyThroughContains: Bool
+    public let counter: RedfishReading?
+    public let power: RedfishReading?
 }
 
 /// Node or chassis energy from a BMC's Redfish service.
 ///
-/// Discovery order (DSP0268): `EnvironmentMetrics.EnergyJoules`, `EnergykWh`; a chassis-level
-/// `Sensor` with `ReadingType` `EnergyJoules`, `EnergyWh` or `EnergykWh`; the power supplies'
-/// `PowerSupplyMetrics.EnergykWh` summed; then power: `EnvironmentMetrics.PowerWatts`, a
-/// `Sensor` of `ReadingType` `Power`, and the deprecated `Power.PowerControl[0].PowerConsumedWatts`.
+/// Per chassis, the best energy counter and the best power reading, each preferring a
+/// chassis-wide figure over a sum of parts. Counters (DSP0268): `EnvironmentMetrics.EnergyJoules`,
+/// `EnergykWh`; a chassis-wide `Sensor` of `ReadingType` `EnergyJoules`, `EnergyWh`, `EnergykWh`;
+/// then parts, complete or not at all: the supplies' `EnergyJoules` sensors, their
+/// `PowerSupplyMetrics.EnergykWh`. Power: `EnvironmentMetrics.PowerWatts`, a chassis-wide
+/// `Sensor` of `ReadingType` `Power` (a total, never one phase or an output), the deprecated
+/// `Power.PowerControl[0].PowerConsumedWatts`. Both are read each sample: the session uses the
+/// counter where its steps (a whole-kWh counter shows 3.6 MJ steps) are fine against a window's
+/// energy, and integrates the power otherwise.
 public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     public let readsOverNetwork = true
     public let source = EnergySource.redfish
     public private(set) var devices: [MeteredDevice] = []
     public private(set) var problems: [MeterProblem] = []
+    /// What to know about the metered chassis: units that disagree, chassis it contains.
+    public private(set) var notes: [MeterProblem] = []
     public let longestSafeInterval: Double? = nil
-    public private(set) var reading: RedfishReading?
+    public private(set) var counter: RedfishReading?
+    public private(set) var power: RedfishReading?
+    /// Every chassis the service showed at discovery (for `emit sensors`).
+    public private(set) var chassis: [RedfishChassis] = []
+    /// Per source of the counter, then of power: the finest decimal quantum seen so far.
+    private var quanta: [Double] = []
     private let connection: RedfishConnection
     private let client: HTTPClient
     private let authorization: String?
@@ -117,36 +152,77 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
         }
         do {
             if connection.useSession { try logIn() }
-            let (chassisID, found) = try discover()
-            reading = found
-            devices = [MeteredDevice(source: .redfish, device: Device(class: deviceClass, id: deviceID ?? chassisID, name: found.label))]
+            let chosen = try discover()
+            counter = chosen.counter
+            power = chosen.power
+            quanta = Array(repeating: .infinity, count: (counter?.sources.count ?? 0) + (power?.sources.count ?? 0))
+            let label = [counter?.label, power?.label].compactMap { $0 }.joined(separator: " + ")
+            devices = [MeteredDevice(source: .redfish, device: Device(class: deviceClass, id: deviceID ?? chosen.id, name: label))]
+            for note in [counter?.note, power?.note].compactMap({ $0 }) {
+                notes.append(MeterProblem(source: .redfish, deviceID: deviceID ?? chosen.id, reason: note))
+            }
+            if !chosen.contains.isEmpty {
+                notes.append(MeterProblem(source: .redfish, deviceID: deviceID ?? chosen.id, reason:
+                    "chassis \(chosen.id) contains \(chosen.contains.joined(separator: ", ")) (Links.Contains): its figure includes theirs; never add them up"))
+            }
         } catch {
             problems.append(MeterProblem(source: .redfish, deviceID: deviceID ?? connection.chassis, reason: error.description))
         }
     }
 
-    public var method: MeasurementMethod? { reading.map { $0.kind.isCounter ? .counterDelta : .powerIntegration } }
+    public var method: MeasurementMethod? {
+        counter != nil ? .counterDelta : power != nil ? .powerIntegration : nil
+    }
     public func method(of index: Int) -> MeasurementMethod { method ?? .counterDelta }
 
     public func sample() -> [SampleValue] {
-        guard let reading else { return [] }
-        var total = 0.0
-        for source in reading.sources {
+        var powerReading: PowerReading?
+        var powerFailure: String?
+        if let power {
+            switch read(power, quantaFrom: counter?.sources.count ?? 0) {
+            case .success(let (watts, quantum)):
+                if watts >= 0, watts.isFinite { powerReading = PowerReading(watts: watts, quantumWatts: quantum) }
+                else { powerFailure = "\(power.label) is \(watts)" }
+            case .failure(let failure): powerFailure = failure.description
+            }
+        }
+        guard let counter else {
+            if let powerReading { return [.power(watts: powerReading.watts, quantumWatts: powerReading.quantumWatts)] }
+            return power == nil ? [] : [.unavailable(reason: powerFailure ?? "no power reading")]
+        }
+        switch read(counter, quantaFrom: 0) {
+        case .success(let (joules, quantum)) where joules >= 0 && joules.isFinite && joules < 1.8e16:
+            // Millijoules keep every reading integral (a kWh reading with 4 decimals is 360 J).
+            return [.counter(raw: UInt64((joules * 1000).rounded()), unitsPerJoule: 1000, wrapRange: nil,
+                             quantumJoules: quantum, power: powerReading)]
+        case .success(let (joules, _)):
+            // A counter that cannot be read this time: power of the same moment still counts.
+            if let powerReading { return [.power(watts: powerReading.watts, quantumWatts: powerReading.quantumWatts)] }
+            return [.unavailable(reason: "\(counter.label) is \(joules) J")]
+        case .failure(let failure):
+            if let powerReading { return [.power(watts: powerReading.watts, quantumWatts: powerReading.quantumWatts)] }
+            return [.unavailable(reason: failure.description)]
+        }
+    }
+
+    /// The reading's sources summed, scaled to J or W, with its quantum: the sum of each
+    /// source's finest decimal step seen so far (a sum of parts is no finer than its parts).
+    private func read(_ reading: RedfishReading, quantaFrom offset: Int) -> Result<(Double, Double), Failure> {
+        var total = 0.0, quantum = 0.0
+        for (index, source) in reading.sources.enumerated() {
             do {
                 let document = try get(source.path)
                 guard let value = Self.number(in: document, at: source.member) else {
-                    return [.unavailable(reason: "\(source.path) has no \(source.member.joined(separator: ".")) reading")]
+                    return .failure(Failure(description: "\(source.path) has no \(source.member.joined(separator: ".")) reading"))
                 }
                 total += value
+                quanta[offset + index] = min(quanta[offset + index], DecimalQuantum.of(value: value))
+                quantum += quanta[offset + index]
             } catch {
-                return [.unavailable(reason: error.description)]
+                return .failure(error)
             }
         }
-        if reading.kind.isCounter {
-            guard total >= 0, total.isFinite else { return [.unavailable(reason: "\(reading.label) is \(total)")] }
-            return [.counter(raw: UInt64((total * reading.kind.rawPerReading).rounded()), unitsPerJoule: reading.kind.unitsPerJoule, wrapRange: nil)]
-        }
-        return [.power(watts: total)]
+        return .success((total * reading.kind.scale, quantum * reading.kind.scale))
     }
 
     private var closed = false
@@ -191,8 +267,8 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     // (meters are released by the sampler's owner, never on an event loop).
     deinit { close() }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     private func get(_ path: String) throws(Failure) -> JSONValue {
@@ -232,29 +308,88 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
         return items.compactMap { $0["@odata.id"]?.stringValue }
     }
 
-    /// Finds the preferred reading of the configured (or first suitable) chassis.
-    func discover() throws(Failure) -> (String, RedfishReading) {
-        var tried: [String] = []
-        var unreadable: [String] = []
-        for path in try members("/redfish/v1/Chassis") {
+    /// Every chassis the service shows: the collection's members, then those reachable only
+    /// through `Links.Contains`, each with its best counter and power reading.
+    public func survey() throws(Failure) -> (chassis: [RedfishChassis], unreadable: [String]) {
+        var queue = try members("/redfish/v1/Chassis").map { ($0, false) }
+        var seen = Set(queue.map { Self.trimmed($0.0) })
+        var found: [RedfishChassis] = [], unreadable: [String] = []
+        var next = 0
+        while next < queue.count {
+            let (path, onlyThroughContains) = queue[next]
+            next += 1
             // Collections may list members a service cannot serve: one bad chassis is skipped.
-            let chassis: JSONValue
-            do { chassis = try get(path) } catch { unreadable.append(error.description); continue }
-            let id = chassis["Id"]?.stringValue ?? String(path.split(separator: "/").last ?? "")
-            if let wanted = connection.chassis, wanted != id { continue }
-            if let found = readings(of: chassis).first { return (id, found) }
-            tried.append(id)
+            let document: JSONValue
+            do { document = try get(path) } catch { unreadable.append(error.description); continue }
+            var contains: [String] = []
+            if case .array(let links)? = document["Links"]?["Contains"] {
+                for link in links.compactMap({ $0["@odata.id"]?.stringValue }) {
+                    contains.append(Self.lastComponent(link))
+                    if seen.insert(Self.trimmed(link)).inserted { queue.append((link, true)) }
+                }
+            }
+            let id = document["Id"]?.stringValue ?? Self.lastComponent(path)
+            let offered = readings(of: document)
+            found.append(RedfishChassis(id: id, path: Self.trimmed(path), contains: contains, onlyThroughContains: onlyThroughContains,
+                                        counter: offered.first { $0.kind.isCounter }, power: offered.first { !$0.kind.isCounter }))
         }
-        if let wanted = connection.chassis, !tried.contains(wanted) {
-            throw Failure(description: "no chassis \"\(wanted)\" at \(connection.url.absoluteString)/redfish/v1/Chassis"
-                          + (unreadable.isEmpty ? "" : " (unreadable: \(unreadable.joined(separator: "; ")))"))
-        }
-        if tried.isEmpty, !unreadable.isEmpty { throw Failure(description: unreadable.joined(separator: "; ")) }
-        throw Failure(description: tried.isEmpty ? "the service lists no chassis"
-                      : "chassis \(tried.joined(separator: ", ")) report neither energy nor power")
+        return (found, unreadable)
     }
 
-    /// Every reading the chassis offers, best first.
+    /// The configured chassis (by `Id` or by `@odata.id`), or the first with a counter or power.
+    private func discover() throws(Failure) -> RedfishChassis {
+        let (all, unreadable) = try survey()
+        chassis = all
+        if let wanted = connection.chassis {
+            let target = Self.trimmed(wanted)
+            guard let chassis = all.first(where: { $0.id == wanted || $0.path == target }) else {
+                throw Failure(description: "no chassis \"\(wanted)\" at \(connection.url.absoluteString)/redfish/v1/Chassis"
+                              + (all.isEmpty ? "" : " (it has \(all.map(\.id).joined(separator: ", ")))")
+                              + (unreadable.isEmpty ? "" : " (unreadable: \(unreadable.joined(separator: "; ")))"))
+            }
+            guard chassis.counter != nil || chassis.power != nil else {
+                throw Failure(description: "chassis \(chassis.id) reports neither energy nor power")
+            }
+            return chassis
+        }
+        if let chassis = all.first(where: { $0.counter != nil || $0.power != nil }) { return chassis }
+        if all.isEmpty, !unreadable.isEmpty { throw Failure(description: unreadable.joined(separator: "; ")) }
+        throw Failure(description: all.isEmpty ? "the service lists no chassis"
+                      : "chassis \(all.map(\.id).joined(separator: ", ")) report neither energy nor power")
+    }
+
+    static func trimmed(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    static func lastComponent(_ path: String) -> String {
+        String(trimmed(path).split(separator: "/").last ?? "")
+    }
+
+    /// A sensor's reading kind from its `ReadingType`, and a note when `ReadingUnits` disagrees.
+    static func kind(ofSensor sensor: JSONValue, name: String) -> (RedfishReading.Kind, String?)? {
+        let kind: RedfishReading.Kind
+        switch sensor["ReadingType"]?.stringValue {
+        case "EnergyJoules": kind = .energyJoules
+        case "EnergyWh": kind = .energyWh
+        case "EnergykWh": kind = .energykWh
+        case "Power": kind = .powerWatts
+        default: return nil
+        }
+        guard let units = sensor["ReadingUnits"]?.stringValue, !kind.units.accepted.contains(units) else { return (kind, nil) }
+        return (kind, "\(name): ReadingUnits \"\(units)\" disagrees with ReadingType \(sensor["ReadingType"]?.stringValue ?? ""); read by ReadingType as \(kind.units.standard)")
+    }
+
+    /// Whether a sensor speaks for an output (a supply's output, a PDU's outlet side) rather than
+    /// what the chassis draws. Names are the only hint some services give (`ps1_energy_out`).
+    static func isOutput(_ sensor: JSONValue) -> Bool {
+        if sensor["PhysicalSubContext"]?.stringValue == "Output" { return true }
+        let name = (sensor["Id"]?.stringValue ?? "") + " " + (sensor["Name"]?.stringValue ?? "")
+        let tokens = name.lowercased().split { !$0.isLetter && !$0.isNumber }
+        return tokens.contains("out") || tokens.contains("output") || tokens.contains("pout")
+    }
+
+    /// Every reading the chassis offers, best first: counters, then power.
     func readings(of chassis: JSONValue) -> [RedfishReading] {
         var counters: [RedfishReading] = [], power: [RedfishReading] = []
         if let metricsPath = Self.link(chassis, "EnvironmentMetrics"), let metrics = try? get(metricsPath) {
@@ -268,42 +403,69 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
                 power.append(RedfishReading(kind: .powerWatts, sources: [(metricsPath, ["PowerWatts", "Reading"])], label: "EnvironmentMetrics.PowerWatts"))
             }
         }
-        if let sensorsPath = Self.link(chassis, "Sensors") {
-            var sensorCounters: [RedfishReading] = []
+        // The finest unit first: J, then Wh, then kWh.
+        let rank: (RedfishReading) -> Int = { [.energyJoules: 0, .energyWh: 1, .energykWh: 2][$0.kind] ?? 3 }
+        var supplyEnergy: [(kind: RedfishReading.Kind, path: String, note: String?)] = []
+        // DSP0268 fixes the collection's URI; a service that forgets the link still serves it.
+        let ownPath = chassis["@odata.id"]?.stringValue.map { Self.trimmed($0) + "/Sensors" }
+        if let sensorsPath = Self.link(chassis, "Sensors") ?? ownPath {
+            var wholeCounters: [RedfishReading] = [], wholePower: [(rank: Int, reading: RedfishReading)] = []
             for sensorPath in (try? members(sensorsPath)) ?? [] {
                 guard let sensor = try? get(sensorPath), Self.number(in: sensor, at: ["Reading"]) != nil else { continue }
-                // Per-supply or per-CPU sensors are parts; only a chassis-wide one is the whole.
-                let context = sensor["PhysicalContext"]?.stringValue
-                guard context == nil || context == "Chassis" || context == "SystemBoard" else { continue }
                 if let state = sensor["Status"]?["State"]?.stringValue, state != "Enabled" { continue }
-                let name = "Sensor \(sensor["Id"]?.stringValue ?? sensorPath) (\(sensor["ReadingType"]?.stringValue ?? "?"))"
-                switch sensor["ReadingType"]?.stringValue {
-                case "EnergyJoules": sensorCounters.append(RedfishReading(kind: .energyJoules, sources: [(sensorPath, ["Reading"])], label: name))
-                case "EnergyWh": sensorCounters.append(RedfishReading(kind: .energyWh, sources: [(sensorPath, ["Reading"])], label: name))
-                case "EnergykWh": sensorCounters.append(RedfishReading(kind: .energykWh, sources: [(sensorPath, ["Reading"])], label: name))
-                case "Power": power.append(RedfishReading(kind: .powerWatts, sources: [(sensorPath, ["Reading"])], label: name))
-                default: continue
+                let id = sensor["Id"]?.stringValue ?? Self.lastComponent(sensorPath)
+                let name = "Sensor \(id) (\(sensor["ReadingType"]?.stringValue ?? "?"))"
+                guard let (kind, note) = Self.kind(ofSensor: sensor, name: name), !Self.isOutput(sensor) else { continue }
+                let context = sensor["PhysicalContext"]?.stringValue
+                if context == "PowerSupply" {
+                    if kind.isCounter { supplyEnergy.append((kind, sensorPath, note)) }
+                    continue
+                }
+                // Per-CPU, per-outlet or per-phase sensors are parts; only a chassis-wide total is the whole.
+                guard context == nil || context == "Chassis" || context == "SystemBoard" else { continue }
+                let electrical = sensor["ElectricalContext"]?.stringValue
+                guard electrical == nil || electrical == "Total" else { continue }
+                let reading = RedfishReading(kind: kind, sources: [(sensorPath, ["Reading"])], label: name, note: note)
+                if kind.isCounter {
+                    wholeCounters.append(reading)
+                } else {
+                    // A stated total first, then one whose name says total or chassis, then the rest.
+                    let tokens = id.lowercased().split { !$0.isLetter && !$0.isNumber }
+                    let named = tokens.contains("total") || tokens.contains("chassis")
+                    wholePower.append((electrical == "Total" ? 0 : named ? 1 : 2, reading))
                 }
             }
-            // The finest resolution first: J, then Wh, then kWh.
-            let rank: [RedfishReading.Kind: Int] = [.energyJoules: 0, .energyWh: 1, .energykWh: 2]
-            counters += sensorCounters.sorted { rank[$0.kind, default: 3] < rank[$1.kind, default: 3] }
+            counters += wholeCounters.sorted { rank($0) < rank($1) }
+            power += wholePower.enumerated().sorted { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }.map(\.element.reading)
         }
-        if let subsystemPath = Self.link(chassis, "PowerSubsystem"), let subsystem = try? get(subsystemPath),
-           let suppliesPath = Self.link(subsystem, "PowerSupplies") {
-            var sources: [(String, [String])] = []
-            var complete = true
+        // Parts, only where they are complete: one reading per present supply.
+        var presentSupplies: Int?
+        var supplyMetrics: [(String, [String])] = []
+        let subsystems = [Self.link(chassis, "PowerSubsystem"), chassis["@odata.id"]?.stringValue.map { Self.trimmed($0) + "/PowerSubsystem" }]
+        if let suppliesPath = subsystems.lazy.compactMap({ $0 }).compactMap({ try? self.get($0) }).compactMap({ Self.link($0, "PowerSupplies") }).first {
+            var complete = true, present = 0
             for supplyPath in (try? members(suppliesPath)) ?? [] {
                 guard let supply = try? get(supplyPath) else { complete = false; continue }
                 if let state = supply["Status"]?["State"]?.stringValue, state == "Absent" { continue }
+                present += 1
                 guard let metricsPath = Self.link(supply, "Metrics"), let metrics = try? get(metricsPath),
                       Self.number(in: metrics, at: ["EnergykWh", "Reading"]) != nil else { complete = false; continue }
-                sources.append((metricsPath, ["EnergykWh", "Reading"]))
+                supplyMetrics.append((metricsPath, ["EnergykWh", "Reading"]))
             }
-            // A sum missing a present supply would under-count: only a complete set is a reading.
-            if complete, !sources.isEmpty {
-                counters.append(RedfishReading(kind: .energykWh, sources: sources, label: "PowerSupplyMetrics.EnergykWh of \(sources.count) supplies"))
-            }
+            presentSupplies = present
+            if !complete { supplyMetrics = [] }
+        }
+        for kind in [RedfishReading.Kind.energyJoules, .energyWh, .energykWh] {
+            let parts = supplyEnergy.filter { $0.kind == kind }
+            // A sum missing a present supply would under-count: parts only when they match the supplies.
+            guard !parts.isEmpty, presentSupplies == parts.count else { continue }
+            let label = parts.count == 1 ? "supply Sensor \(Self.lastComponent(parts[0].path)) (\(kind.units.standard))"
+                : "\(parts.count) supply Sensors (\(kind.units.standard)) summed"
+            counters.append(RedfishReading(kind: kind, sources: parts.map { ($0.path, ["Reading"]) }, label: label,
+                                           note: parts.compactMap(\.note).first))
+        }
+        if !supplyMetrics.isEmpty {
+            counters.append(RedfishReading(kind: .energykWh, sources: supplyMetrics, label: "PowerSupplyMetrics.EnergykWh of \(supplyMetrics.count) supplies"))
         }
         if let legacyPath = Self.link(chassis, "Power"), let legacy = try? get(legacyPath),
            Self.number(in: legacy, at: ["PowerControl", "0", "PowerConsumedWatts"]) != nil {

@@ -68,6 +68,8 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
     private let connection: SNMPConnection
     private var client: SNMPClient?
     private var plan: PDUReadPlan?
+    /// The power reading read beside an energy counter (APC counts tenths of kWh: 360 kJ steps).
+    private var powerPlan: PDUReadPlan?
 
     public init(connection: SNMPConnection, device: Device, timeout: Double = 1) {
         self.connection = connection
@@ -75,7 +77,7 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
         do {
             let client = try SNMPClient(host: connection.host, port: connection.port, community: connection.community, timeout: timeout)
             self.client = client
-            plan = try Self.discover(connection, client)
+            (plan, powerPlan) = try Self.discover(connection, client)
             method = plan.map { if case .counter = $0.kind { .counterDelta } else { .powerIntegration } }
         } catch {
             problems.append(MeterProblem(source: .pdu, deviceID: device.id, reason: error.description))
@@ -87,9 +89,13 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
 
     public func sample() -> [SampleValue] {
         guard let client, let plan else { return [] }
-        let value: SNMPValue
-        do { value = try client.get([plan.oid])[0] } catch { return [.unavailable(reason: error.description)] }
-        return [Self.sample(value, plan)]
+        let values: [SNMPValue]
+        do { values = try client.get([plan.oid] + (powerPlan.map { [$0.oid] } ?? [])) } catch { return [.unavailable(reason: error.description)] }
+        let counter = Self.sample(values[0], plan)
+        guard let powerPlan, values.count > 1, case let .counter(raw, unitsPerJoule, range, quantum, _) = counter,
+              case let .power(watts, quantumWatts) = Self.sample(values[1], powerPlan) else { return [counter] }
+        return [.counter(raw: raw, unitsPerJoule: unitsPerJoule, wrapRange: range, quantumJoules: quantum,
+                         power: PowerReading(watts: watts, quantumWatts: quantumWatts))]
     }
 
     public func close() { client = nil }
@@ -100,13 +106,14 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
         guard number >= 0 else { return .unavailable(reason: "\(plan.description) is \(Int(number)): not supported by this PDU") }
         switch plan.kind {
         case .counter(let unitsPerJoule): return .counter(raw: UInt64(number), unitsPerJoule: unitsPerJoule, wrapRange: nil)
-        case .power(let wattsPerUnit): return .power(watts: number * wattsPerUnit)
+        case .power(let wattsPerUnit): return .power(watts: number * wattsPerUnit, quantumWatts: wattsPerUnit)
         }
     }
 
     /// Chooses what to read: the energy counter where the PDU has one (unless power is
-    /// preferred), else power. Fails with the reason when the PDU measures neither.
-    static func discover(_ c: SNMPConnection, _ client: SNMPClient) throws(SNMPClient.Failure) -> PDUReadPlan {
+    /// preferred), with the power reading beside it where there is one; else power. Fails with
+    /// the reason when the PDU measures neither.
+    static func discover(_ c: SNMPConnection, _ client: SNMPClient) throws(SNMPClient.Failure) -> (PDUReadPlan, PDUReadPlan?) {
         var candidates: [PDUReadPlan] = []
         switch c.profile {
         case .apcRPDU2:
@@ -159,10 +166,15 @@ public final class PDUMeter: EnergyMeter, @unchecked Sendable {
             candidates = candidates.filter(isPower) + candidates.filter { !isPower($0) }
         }
         var refusals: [String] = []
+        var usable: [PDUReadPlan] = []
         for candidate in candidates {
             let value = try client.get([candidate.oid])[0]
             if case .unavailable(let reason) = sample(value, candidate) { refusals.append(reason); continue }
-            return candidate
+            usable.append(candidate)
+        }
+        if let chosen = usable.first {
+            guard case .counter = chosen.kind else { return (chosen, nil) }
+            return (chosen, usable.first { if case .power = $0.kind { true } else { false } })
         }
         throw SNMPClient.Failure(description: refusals.isEmpty ? "the PDU offers no power or energy reading" : refusals.joined(separator: "; "))
     }

@@ -208,11 +208,19 @@ enum RunSummary {
             if d.resets > 0 { anomalies.append("\(d.resets) reset(s)") }
             if d.failedReads > 0 { anomalies.append("\(d.failedReads) failed read(s): \(d.lastFailure ?? "")") }
             if d.samples == 0 && d.failedReads == 0 { anomalies.append("no read completed (the meter did not answer)") }
+            if let reason = d.withheldReason {
+                let windows = d.withheldWindows == 1 ? "1 window" : "\(d.withheldWindows) windows"
+                anomalies.append("\(d.withheldWindows > 0 ? windows : "the run") not reported as measured: \(reason)")
+            }
+            let evidence = d.method.map { method in
+                (method == .counterDelta ? "counter" : "power") + (d.resolutionJoules.map { " ±" + Self.joules($0) } ?? "")
+            } ?? "none"
             return [d.device.source.rawValue, d.device.device.deviceClass.rawValue, d.device.device.id,
-                    String(format: "%.3f", d.joules), String(format: "%.2f", d.averageWatts), String(d.samples),
-                    String(format: "%.1f%%", d.coverage * 100), anomalies.isEmpty ? "-" : anomalies.joined(separator: "; ")]
+                    d.method == nil ? "-" : String(format: "%.3f", d.joules), d.method == nil ? "-" : String(format: "%.2f", d.averageWatts),
+                    String(d.samples), String(format: "%.1f%%", d.coverage * 100), evidence,
+                    anomalies.isEmpty ? "-" : anomalies.joined(separator: "; ")]
         }
-        for line in TextTable.render(header: ["SOURCE", "CLASS", "DEVICE", "JOULES", "AVG W", "SAMPLES", "COVERAGE", "ANOMALIES"], rows: rows) {
+        for line in TextTable.render(header: ["SOURCE", "CLASS", "DEVICE", "JOULES", "AVG W", "SAMPLES", "COVERAGE", "EVIDENCE", "ANOMALIES"], rows: rows) {
             Console.error("  " + line)
         }
         let unusable = report.problems + notes
@@ -224,5 +232,10 @@ enum RunSummary {
             Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)")
         }
         for failure in report.buildFailures { Console.error("  event not built: \(failure)") }
+    }
+
+    /// An energy step for a person: 0.001 J, 3600 J, 3.6e+06 J.
+    static func joules(_ value: Double) -> String {
+        value >= 1e5 ? String(format: "%.3g J", value) : String(format: "%.6g J", value)
     }
 }
