@@ -128,6 +128,51 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.file("b.jsonl")))
     }
 
+    /// Real utility feeds repeat entries (a MeterReading listed twice) and readings; a person's
+    /// edit (quality 7) is not sensor data. Variants of the project's own hourly feed.
+    @Test func greenButtonReadsRepeatsOnceAndEditedReadingsAsEstimated() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let gb = ["facility", "import", "--facility-id", "home-1", "--grid-region", "US-CAL-CISO", "--source", "smart_meter", "--pue-applied", "false"]
+        let feed = try Repository.text("Tests/EmitCampusTests/Fixtures/espi-electric-hourly-Wh.xml")
+        func entry(containing marker: String) throws -> String {
+            let at = try #require(feed.range(of: marker))
+            let start = try #require(feed.range(of: "<entry>", options: .backwards, range: feed.startIndex..<at.lowerBound))
+            let end = try #require(feed.range(of: "</entry>", range: at.upperBound..<feed.endIndex))
+            return String(feed[start.lowerBound..<end.upperBound])
+        }
+        // The MeterReading entry and the first IntervalBlock entry listed a second time.
+        let repeats = try entry(containing: "<MeterReading") + "\n" + entry(containing: "<IntervalBlock")
+        let repeated = try dir.write("repeated.xml", feed.replacingOccurrences(of: "</feed>", with: repeats + "\n</feed>"))
+        let out = dir.file("repeated.jsonl")
+        let result = try Programs.run(Programs.emit, gb + ["--out", out, repeated])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let readings = try events(out)
+        #expect(readings.count == 48)
+        let joules: Double = readings.map(\.energyJoules).reduce(0, +)
+        #expect(abs(joules - 32643 * 3600) < 1e-6)
+        // The same reading twice in one block is one reading; a different value for the same
+        // window is a conflict, and the feed is refused whole.
+        let first = "<timePeriod>\n            <duration>3600</duration>\n            <start>1767254400</start>\n          </timePeriod>\n          <value>374</value>\n        </IntervalReading>"
+        #expect(feed.contains(first))
+        let twice = try dir.write("twice.xml", feed.replacingOccurrences(of: first, with: first + "\n        <IntervalReading>" + first))
+        #expect(try Programs.run(Programs.emit, gb + ["--out", dir.file("twice.jsonl"), twice]).status == 0)
+        #expect(try events(dir.file("twice.jsonl")).count == 48)
+        let conflicting = first.replacingOccurrences(of: "<value>374</value>", with: "<value>375</value>")
+        let conflict = try dir.write("conflict.xml", feed.replacingOccurrences(of: first, with: first + "\n        <IntervalReading>" + conflicting))
+        let refused = try Programs.run(Programs.emit, gb + ["--out", dir.file("conflict.jsonl"), conflict])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("window_overlap"), "\(refused.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("conflict.jsonl")))
+        // A manually edited reading (ReadingQuality 7) joins the estimated one (quality 8).
+        let edited = try dir.write("edited.xml", feed.replacingOccurrences(
+            of: "<value>374</value>\n        </IntervalReading>",
+            with: "<value>374</value>\n          <ReadingQuality>\n            <quality>7</quality>\n          </ReadingQuality>\n        </IntervalReading>"))
+        #expect(try Programs.run(Programs.emit, gb + ["--out", dir.file("edited.jsonl"), edited]).status == 0)
+        let tiers = try events(dir.file("edited.jsonl")).map(\.provenance)
+        #expect(tiers.filter { $0 == .estimated }.count == 2)
+    }
+
     @Test func prorationTakesTheShareOfOneFacilityEvent() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -185,6 +185,16 @@ import Testing
         #expect(check(["ups.realpower": "504", "outlet.realpower": "274", "outlet.1.realpower": "162"]) == nil)
     }
 
+    @Test func implausibleDriversAreRefusedThroughUpsd() throws {
+        guard peerRunning("nut") else { return }
+        let bogus = meter("ups-bad-nominal")
+        #expect(bogus.devices.isEmpty)
+        #expect(bogus.problems.first?.reason.contains("ups.realpower.nominal is 88 W, not a plausible UPS rating") == true, "\(bogus.problems)")
+        let unread = meter("ups-unread")
+        #expect(unread.devices.isEmpty)
+        #expect(unread.problems.first?.reason.contains("are all 0") == true, "\(unread.problems)")
+    }
+
     @Test func unknownUPSAndClosedPortAreReported() throws {
         guard peerRunning("nut") else { return }
         let unknown = meter("no-such-ups")

@@ -116,7 +116,7 @@ stop_ipmi() { stop_pidfile "$STATE/ipmi/a/ipmi_sim.pid" ipmi_sim; stop_pidfile "
 
 nut_probe() {
   local s
-  for ups in ups ups-load ups-va ups-energy; do
+  for ups in ups ups-load ups-va ups-energy ups-bad-nominal ups-unread; do
     s="$(upsc "$ups@127.0.0.1:$NUT_PORT" ups.status 2>/dev/null)" || return 1
     [ -n "$s" ] && [ "$s" != WAIT ] || return 1
   done
@@ -132,16 +132,21 @@ start_nut() {
   sed "s|@PORT@|$NUT_PORT|" "$HERE/nut/upsd.conf.in" >"$run/etc/upsd.conf"
   # Four UPSes from one data file each: the tests edit them (dummy-once re-reads on mtime change).
   : >"$run/etc/ups.conf"
-  for u in ups ups-load ups-va ups-energy; do
+  for u in ups ups-load ups-va ups-energy ups-bad-nominal ups-unread; do
     sed "s|@RUN@|$run|; s|^\[ups\]|[$u]|; s|ups.dev|$u.dev|" "$HERE/nut/ups.conf.in" >>"$run/etc/ups.conf"
   done
   cp "$HERE/nut/ups.dev" "$run/ups.dev"
   grep -v '^ups.realpower:' "$HERE/nut/ups.dev" >"$run/ups-load.dev"
   grep -v '^ups.realpower\|^ups.load' "$HERE/nut/ups.dev" >"$run/ups-va.dev"
   { cat "$HERE/nut/ups.dev"; echo "experimental.output.energy: 1000"; } >"$run/ups-energy.dev"
+  # Quirks of real drivers (NUT's device dump library): a nominal rating no UPS has beside a
+  # load only, and the all-zero output of a driver that cannot read power (dumps marked #BAD).
+  grep -v '^ups.realpower' "$HERE/nut/ups.dev" | sed 's/^ups.load: .*/ups.load: 26/' >"$run/ups-bad-nominal.dev"
+  echo "ups.realpower.nominal: 88" >>"$run/ups-bad-nominal.dev"
+  sed 's/^ups.realpower: .*/ups.realpower: 0/; s/^ups.load: .*/ups.load: 0\t#BAD/; s/^ups.power: .*/ups.power: 0/' "$HERE/nut/ups.dev" >"$run/ups-unread.dev"
   chmod 600 "$run/etc/upsd.users" "$run/etc/upsd.conf"; chmod 700 "$run/state"
   export NUT_CONFPATH="$run/etc" NUT_STATEPATH="$run/state" NUT_ALTPIDPATH="$run/state"
-  for u in ups ups-load ups-va ups-energy; do
+  for u in ups ups-load ups-va ups-energy ups-bad-nominal ups-unread; do
     /lib/nut/dummy-ups -a "$u" -u root </dev/null >>"$run/driver.log" 2>&1 9>&- || { cat "$run/driver.log" >&2; die "dummy-ups $u failed"; }
   done
   /lib/nut/upsd -u root </dev/null >"$run/upsd.log" 2>&1 9>&- || { cat "$run/upsd.log" >&2; die "upsd failed"; }
