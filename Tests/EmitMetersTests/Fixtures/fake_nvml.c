@@ -7,6 +7,8 @@
  *   gpuN/power_mw          power reading (absent: NVML_ERROR_NOT_SUPPORTED)
  *   gpuN/lost              present: NVML_ERROR_GPU_IS_LOST
  *   init_fail              present: nvmlInit_v2 fails with NVML_ERROR_DRIVER_NOT_LOADED
+ * With FAKE_NVML_ADVANCE_MJ=N in the environment, each energy read returns N mJ more than the
+ * last (a counter that moves at every read, as a busy board's does) without another file read.
  * Only the getters emit uses exist here: there is no setter to call. */
 #include <stdint.h>
 #include <stdio.h>
@@ -87,7 +89,15 @@ static nvmlReturn_t number_field(nvmlDevice_t device, const char *field, unsigne
 }
 
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned long long *energy) {
-    return number_field(device, "energy_mj", energy);
+    static unsigned long long advanced[64];
+    nvmlReturn_t r = number_field(device, "energy_mj", energy);
+    const char *step = getenv("FAKE_NVML_ADVANCE_MJ");
+    unsigned i = index_of(device);
+    if (r == SUCCESS && step && i < 64) {
+        advanced[i] += strtoull(step, NULL, 10);
+        *energy += advanced[i];
+    }
+    return r;
 }
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power) {
