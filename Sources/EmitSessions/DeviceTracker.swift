@@ -7,7 +7,7 @@ import EmitMeters
 /// the observed time, which is what coverage is made of. All values are cumulative so a window
 /// is the difference of two snapshots; `evidence(since:...)` then picks what the window reports.
 struct DeviceTracker {
-    struct Totals: Equatable {
+    struct Totals: Equatable, Codable, Sendable {
         /// Counter energy is kept in the counter's own integer units and converted once, so
         /// 100000 µJ reads as 0.1 J and not as an accumulation of rounding errors.
         var counterUnits: UInt64 = 0
@@ -44,6 +44,10 @@ struct DeviceTracker {
     /// A counter delta is the window's evidence only where the counter's step is at most this
     /// share of the energy it counted.
     static let largestCounterStepShare = 0.01
+    /// A counter that held still for less than this is not thereby stale: two reads a moment
+    /// apart (a window mark right after a periodic read) can fall between two updates of a live
+    /// counter (RAPL's come about every millisecond).
+    static let shortestTellingHold: UInt64 = 10_000_000
 
     private(set) var totals = Totals()
     private var previous: (time: UInt64, value: SampleValue)?
@@ -54,6 +58,47 @@ struct DeviceTracker {
     private var counterHeld = false
     private(set) var hasCounter = false
     private(set) var hasPower = false
+
+    /// What survives a restart of the process that samples: the totals, and the last counter
+    /// reading, to pair the first reading after the restart with.
+    struct State: Equatable, Codable, Sendable {
+        var totals: Totals
+        var lastCounter: UInt64?
+        var wrapRange: UInt64?
+    }
+
+    var state: State {
+        var counter: UInt64?, range: UInt64?
+        if case let .counter(raw, _, wrapRange, _, _)? = previous?.value { (counter, range) = (raw, wrapRange) }
+        return State(totals: totals, lastCounter: counter, wrapRange: range)
+    }
+
+    /// The next counter reading counts from zero as after a reset (a reboot reset the counters).
+    private var resetPending = false
+
+    /// A tracker that goes on from `state` after `downtime` nanoseconds unobserved, at monotonic
+    /// `now`. In the same boot the first counter reading pairs with the last one across the
+    /// downtime, as any two readings do (a decrease is a wrap only where a plausible power
+    /// explains it, else a reset), unless the downtime is long enough for the counter to have
+    /// wrapped more than once: then the stretch is a gap. After a reboot the counters restarted
+    /// from zero: a reset, counted, and the downtime is a gap. Power is never integrated across
+    /// a downtime.
+    static func resumed(from state: State, downtime: UInt64, sameBoot: Bool, now: UInt64) -> DeviceTracker {
+        var tracker = DeviceTracker()
+        tracker.totals = state.totals
+        guard let last = state.lastCounter else { return tracker }
+        tracker.hasCounter = true
+        guard sameBoot else {
+            tracker.resetPending = true
+            return tracker
+        }
+        if let range = state.wrapRange,
+           Self.plausibleWrapWatts * Double(downtime) / 1e9 >= Double(range) / state.totals.unitsPerJoule {
+            return tracker  // it may have wrapped more than once: unknowable
+        }
+        tracker.previous = (now &- downtime, .counter(raw: last, unitsPerJoule: state.totals.unitsPerJoule, wrapRange: state.wrapRange))
+        return tracker
+    }
 
     /// The next sample starts afresh instead of pairing with the last one: the stretch between
     /// them is a gap. Used at a window boundary the device was not sampled at, so energy between
@@ -77,7 +122,11 @@ struct DeviceTracker {
             totals.unitsPerJoule = unitsPerJoule
             totals.counterQuantumJoules = max(totals.counterQuantumJoules, quantum ?? 1 / unitsPerJoule)
             lastCounterTime = time
-            if case let .counter(before, _, _, _, _)? = previous?.value, let previous {
+            if resetPending {
+                resetPending = false
+                totals.counterUnits += raw
+                totals.resets += 1
+            } else if case let .counter(before, _, _, _, _)? = previous?.value, let previous {
                 addCounter(from: before, to: raw, unitsPerJoule: unitsPerJoule, range: range, elapsed: time &- previous.time)
             }
             power = companion
@@ -106,7 +155,7 @@ struct DeviceTracker {
     private mutating func addCounter(from before: UInt64, to now: UInt64, unitsPerJoule: Double, range: UInt64?, elapsed: UInt64) {
         if now == before {
             totals.counterObservedNanoseconds += elapsed
-            counterHeld = true
+            if elapsed >= Self.shortestTellingHold { counterHeld = true }
         } else if now > before {
             totals.counterUnits += now - before
             totals.counterObservedNanoseconds += elapsed

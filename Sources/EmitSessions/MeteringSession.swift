@@ -49,30 +49,15 @@ public final class MeteringSession: @unchecked Sendable {
     public let intervalSeconds: Double
     public let intervalNote: String?
 
-    private let meters: [EnergyMeter]
-    private let devices: [MeteredDevice]
+    private let rounds: SampleRounds
     private let deliver: @Sendable ([EnergyEvent]) -> Void
     private let eventFactory: WindowEventFactory
-    /// Meters read over the network, each on a thread of its own (see `ConcurrentReads`);
-    /// nil when every meter is local.
-    private let concurrentReads: ConcurrentReads?
-    /// Local meters (RAPL, NVML): they answer in microseconds and are read in turn.
-    private let promptMeters: [Int]
-    /// Each meter's devices, as indices into `devices` and `trackers`.
-    private let deviceRanges: [Range<Int>]
     private let windowClosed: (@Sendable (Int) -> Void)?
     private var windowsClosed = 0
-    private var trackers: [DeviceTracker]
-    private var windowStartTotals: [DeviceTracker.Totals] = []
-    /// Per device: whether the current window opened with a good counter (power) reading at
-    /// its start (that reading then belongs to both windows and counts in each).
-    private var windowOpenedWithCounter: [Bool] = []
-    private var windowOpenedWithPower: [Bool] = []
+    private var windowStart: UInt64 = 0
+    private var windowStartMarks: [DeviceMark] = []
     /// Per device: windows withheld (readings that could not stand as measured energy) and why.
     private var withheld: [(count: Int, reason: String?)] = []
-    /// Per meter: whether the last round has its answer at the round's own time.
-    private var answeredThisRound: [Bool] = []
-    private var windowStart: UInt64 = 0
     private var monoZero: UInt64 = 0
     private var wallZero: Int64 = 0
     private var eventsEmitted = 0
@@ -92,33 +77,22 @@ public final class MeteringSession: @unchecked Sendable {
     public init(interval: Double, window: Double?, meters: [EnergyMeter],
                 eventFactory: @escaping WindowEventFactory,
                 windowClosed: (@Sendable (Int) -> Void)? = nil, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
-        let remote = meters.indices.filter { meters[$0].readsOverNetwork }
-        concurrentReads = remote.isEmpty ? nil : ConcurrentReads(meters: meters, indices: remote)
-        promptMeters = meters.indices.filter { !meters[$0].readsOverNetwork }
-        var next = 0
-        deviceRanges = meters.map { meter in
-            defer { next += meter.devices.count }
-            return next..<(next + meter.devices.count)
-        }
+        rounds = SampleRounds(meters: meters)
         self.window = window
-        self.meters = meters
         self.eventFactory = eventFactory
         self.windowClosed = windowClosed
         self.deliver = deliver
-        devices = meters.flatMap(\.devices)
-        trackers = Array(repeating: DeviceTracker(), count: devices.count)
-        withheld = Array(repeating: (0, nil), count: devices.count)
-        let safe = meters.compactMap(\.longestSafeInterval).min()
-        if let safe, safe < interval {
-            intervalSeconds = safe
-            intervalNote = String(format: "sampling every %.3g s instead of %.3g s so that a counter cannot wrap twice between samples", safe, interval)
-        } else {
-            intervalSeconds = interval
-            intervalNote = nil
-        }
+        withheld = Array(repeating: (0, nil), count: rounds.devices.count)
+        (intervalSeconds, intervalNote) = Self.interval(interval, meters: meters)
     }
 
-    public var meteredDevices: [MeteredDevice] { devices }
+    /// The requested interval, shortened where a counter could wrap twice between samples.
+    static func interval(_ requested: Double, meters: [EnergyMeter]) -> (Double, String?) {
+        guard let safe = meters.compactMap(\.longestSafeInterval).min(), safe < requested else { return (requested, nil) }
+        return (safe, String(format: "sampling every %.3g s instead of %.3g s so that a counter cannot wrap twice between samples", safe, requested))
+    }
+
+    public var meteredDevices: [MeteredDevice] { rounds.devices }
 
     /// Takes the first sample now and starts periodic sampling.
     public func start() {
@@ -126,10 +100,10 @@ public final class MeteringSession: @unchecked Sendable {
         started = true
         wallZero = WallClock.nowNanoseconds()
         monoZero = MonotonicClock.nanoseconds()
-        sampleAll(at: monoZero, deadline: monoZero + UInt64(intervalSeconds * 1e9))
+        rounds.sampleAll(at: monoZero, deadline: monoZero + UInt64(intervalSeconds * 1e9))
         windowStart = monoZero
-        markWindowStart(at: monoZero)
-        guard !devices.isEmpty else { finished.signal(); return }
+        windowStartMarks = rounds.mark(at: monoZero)
+        guard !rounds.devices.isEmpty else { finished.signal(); return }
         let thread = Thread { [self] in samplingLoop() }
         thread.name = "emit-sampler"
         thread.start()
@@ -147,26 +121,18 @@ public final class MeteringSession: @unchecked Sendable {
         guard emitPartialWindow else {
             // The session is its whole windows. Reads still running are waited for (their meters
             // are about to close) but not counted: they belong to the window that is dropped.
-            _ = concurrentReads?.finish()
-            for meter in meters { meter.close() }
-            return report(end: windowStart, totals: windowStartTotals)
+            rounds.abandonReads()
+            rounds.closeMeters()
+            return report(end: windowStart, marks: windowStartMarks)
         }
-        let end: UInt64
-        if let concurrentReads {
-            // The last round waits for its reads, then for any still running from earlier rounds;
-            // the session ends at the last answer, so every sample lies inside it.
-            let last = MonotonicClock.nanoseconds()
-            sampleAll(at: last, deadline: nil)
-            let stragglers = concurrentReads.finish()
-            for reading in stragglers { feed(meter: reading.meter, reading.values, at: reading.time) }
-            end = max(last, stragglers.last?.time ?? last)
-        } else {
-            end = MonotonicClock.nanoseconds()
-            sampleAll(at: end, deadline: nil)
-        }
+        // The last round waits for its reads, then for any still running from earlier rounds;
+        // the session ends at the last answer, so every sample lies inside it.
+        let last = MonotonicClock.nanoseconds()
+        rounds.sampleAll(at: last, deadline: nil)
+        let end = max(last, rounds.finishReads() ?? last)
         closeWindow(at: end, final: true)
-        for meter in meters { meter.close() }
-        return report(end: end, totals: trackers.map(\.totals))
+        rounds.closeMeters()
+        return report(end: end, marks: rounds.mark(at: end))
     }
 
     private var isStopping: Bool {
@@ -189,7 +155,7 @@ public final class MeteringSession: @unchecked Sendable {
             }
             if isStopping { return }
             let time = MonotonicClock.nanoseconds()
-            sampleAll(at: time, deadline: time + step)
+            rounds.sampleAll(at: time, deadline: time + step)
             if let boundary = nextBoundary, time >= boundary, let length = windowLength {
                 // The window ends where its energy was read: at this sample, a moment after the
                 // scheduled boundary, so energy and window agree; the next one starts there.
@@ -206,30 +172,6 @@ public final class MeteringSession: @unchecked Sendable {
         }
     }
 
-    /// One round: every meter read, stamped with the round's time, which is also where a window
-    /// opens or closes, so a window's coverage is exactly what its rounds observed. (A slow meter
-    /// read late in a round shifts its power samples by that delay, not its energy.) With
-    /// network meters, one that has not answered by `deadline` is fed when it does.
-    private func sampleAll(at time: UInt64, deadline: UInt64?) {
-        answeredThisRound = Array(repeating: false, count: meters.count)
-        concurrentReads?.begin(round: time)
-        for index in promptMeters {
-            feed(meter: index, meters[index].sample(), at: time)
-            answeredThisRound[index] = true
-        }
-        guard let concurrentReads else { return }
-        for reading in concurrentReads.end(round: time, deadline: deadline) {
-            feed(meter: reading.meter, reading.values, at: reading.time)
-            if reading.time == time { answeredThisRound[reading.meter] = true }
-        }
-    }
-
-    private func feed(meter index: Int, _ values: [SampleValue], at time: UInt64) {
-        for (device, i) in zip(deviceRanges[index], values.indices) { trackers[device].add(values[i], at: time) }
-        // A meter that returned fewer values than devices: the missing ones were not read.
-        for device in deviceRanges[index].dropFirst(values.count) { trackers[device].add(.unavailable(reason: "not read"), at: time) }
-    }
-
     private func wall(_ mono: UInt64) -> Timestamp {
         WallClock.timestamp(nanoseconds: wallZero + Int64(mono &- monoZero))
     }
@@ -238,23 +180,16 @@ public final class MeteringSession: @unchecked Sendable {
         let window = TimeWindow(from: wall(windowStart), to: wall(end))
         defer {
             windowStart = end
-            // A meter still reading at the boundary: its next answer must not pair across it.
-            if !final {
-                for (meter, answered) in answeredThisRound.enumerated() where !answered {
-                    for device in deviceRanges[meter] { trackers[device].breakPairing() }
-                }
-            }
-            markWindowStart(at: end)
+            if !final { rounds.breakPairingOfUnanswered() }
+            windowStartMarks = rounds.mark(at: end)
         }
         guard window.from < window.to else { return }
         let seconds = Double(end - windowStart) / 1e9
+        let endMarks = rounds.mark(at: end)
         var events: [EnergyEvent] = []
         let recordedAt = WallClock.now()
-        for (index, tracker) in trackers.enumerated() {
-            let evidence = WindowEvidence.choose(
-                before: windowStartTotals[index], now: tracker.totals, seconds: seconds,
-                openedWithCounter: windowOpenedWithCounter[index], openedWithPower: windowOpenedWithPower[index])
-            switch evidence {
+        for index in rounds.devices.indices {
+            switch windowStartMarks[index].evidence(to: endMarks[index], seconds: seconds) {
             case .none: continue
             case .withheld(let reason):
                 withheld[index].count += 1
@@ -265,9 +200,9 @@ public final class MeteringSession: @unchecked Sendable {
                     coverage: min(1, observed / seconds), counterWraps: wraps, counterResets: resets,
                     resolutionJoules: resolution)
                 do {
-                    events.append(try eventFactory(devices[index], window, joules, measurement, recordedAt))
+                    events.append(try eventFactory(rounds.devices[index], window, joules, measurement, recordedAt))
                 } catch {
-                    buildFailures.append("\(devices[index].device.id): \(error)")
+                    buildFailures.append("\(rounds.devices[index].device.id): \(error)")
                 }
             }
         }
@@ -275,16 +210,10 @@ public final class MeteringSession: @unchecked Sendable {
         if !events.isEmpty { deliver(events) }
     }
 
-    private func markWindowStart(at time: UInt64) {
-        windowStartTotals = trackers.map(\.totals)
-        windowOpenedWithCounter = trackers.map { $0.lastCounterTime == time }
-        windowOpenedWithPower = trackers.map { $0.lastPowerTime == time }
-    }
-
-    private func report(end: UInt64, totals: [DeviceTracker.Totals]) -> SessionReport {
+    private func report(end: UInt64, marks: [DeviceMark]) -> SessionReport {
         let seconds = Double(end - monoZero) / 1e9
-        let reports = devices.enumerated().map { index, device -> DeviceReport in
-            let t = totals[index]
+        let reports = rounds.devices.enumerated().map { index, device -> DeviceReport in
+            let t = marks[index].totals
             // The whole session judged as one window, by the same rule as each window.
             let evidence = WindowEvidence.choose(before: DeviceTracker.Totals(), now: t, seconds: seconds,
                                                  openedWithCounter: false, openedWithPower: false)
@@ -303,8 +232,8 @@ public final class MeteringSession: @unchecked Sendable {
                 withheldReason: withheldReason)
         }
         let window = wall(monoZero) < wall(end) ? TimeWindow(from: wall(monoZero), to: wall(end)) : nil
-        return SessionReport(window: window, devices: reports, problems: meters.flatMap(\.problems),
-                         eventsEmitted: eventsEmitted, intervalSeconds: intervalSeconds, intervalNote: intervalNote,
-                         buildFailures: buildFailures)
+        return SessionReport(window: window, devices: reports, problems: rounds.meters.flatMap(\.problems),
+                             eventsEmitted: eventsEmitted, intervalSeconds: intervalSeconds, intervalNote: intervalNote,
+                             buildFailures: buildFailures)
     }
 }
