@@ -61,6 +61,16 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        // The node agent: one continuous sampler for every open run, its control API on a Unix
+        // socket (Hummingbird, already built for the receiver), checkpoints that survive restarts.
+        .target(
+            name: "EmitAgent",
+            dependencies: [
+                "EmitContract", "EmitMeters", "EmitSessions",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .executableTarget(
             name: "emit",
             dependencies: [
@@ -70,6 +80,7 @@ let package = Package(
                 "EmitSessions",
                 "EmitTransport",
                 "EmitCampus",
+                "EmitAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +94,7 @@ let package = Package(
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCampusTests", dependencies: ["EmitCampus", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmitAgentTests", dependencies: ["EmitAgent", "EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]
 )

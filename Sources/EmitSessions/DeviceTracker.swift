@@ -31,7 +31,12 @@ struct DeviceTracker {
         /// counter refreshed less often than it is read (an exporter's 30 s cache, a board's
         /// own update period) shows energy in steps of that size, whatever its unit.
         var staleStepJoules = 0.0
+        /// How often that was seen: one stall of the reader (or an idle device waking) is no
+        /// refresh period; from the second on, the counter is taken to be stale.
+        var staleJumps = 0
         var powerQuantumWatts = 0.0
+        /// The step the counter shows energy in: its quantum, or the jumps of a stale counter.
+        var counterStepJoules: Double { max(counterQuantumJoules, staleJumps >= 2 ? staleStepJoules : 0) }
 
         var counterJoules: Double { Double(counterUnits) / unitsPerJoule }
         /// Good samples of any kind.
@@ -160,7 +165,10 @@ struct DeviceTracker {
             totals.counterUnits += now - before
             totals.counterObservedNanoseconds += elapsed
             totals.counterAdvances += 1
-            if counterHeld { totals.staleStepJoules = max(totals.staleStepJoules, Double(now - before) / unitsPerJoule) }
+            if counterHeld {
+                totals.staleStepJoules = max(totals.staleStepJoules, Double(now - before) / unitsPerJoule)
+                totals.staleJumps += 1
+            }
             counterHeld = false
         } else if let range, before <= range, now <= range,
                   Double(range - before + now) / unitsPerJoule <= Self.plausibleWrapWatts * Double(elapsed) / 1e9 {
@@ -203,11 +211,11 @@ enum WindowEvidence: Equatable {
         let counterObserved = Double(now.counterObservedNanoseconds - before.counterObservedNanoseconds) / 1e9
         if counterSamples >= 2, counterObserved > 0 {
             let joules = Double(now.counterUnits - before.counterUnits) / now.unitsPerJoule
-            let step = max(now.counterQuantumJoules, now.staleStepJoules)
+            let step = now.counterStepJoules
             if now.counterAdvances == before.counterAdvances || joules <= 0 {
                 counterFault = String(format: "the counter did not advance in %.3g s", counterObserved)
             } else if step > joules * DeviceTracker.largestCounterStepShare {
-                let what = now.staleStepJoules > now.counterQuantumJoules ? "it was seen to jump by" : "its quantum is"
+                let what = step > now.counterQuantumJoules ? "it was seen to jump by" : "its quantum is"
                 counterFault = String(format: "the counter counted %@ J and %@ %@ J, more than 1%% of it",
                                       Self.format(joules), what, Self.format(step))
             } else {

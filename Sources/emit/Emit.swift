@@ -19,7 +19,7 @@ struct Emit: AsyncParsableCommand {
             Exit codes: 0 success, 1 input rejected, 2 usage or I/O error.
             """,
         version: EmitVersion.current,
-        subcommands: [RunCommand.self, SensorsCommand.self, ModelCommand.self, FacilityCommand.self, OutboxCommand.self, ReceiveCommand.self, ValidateCommand.self, CheckCommand.self, CoefficientsCommand.self]
+        subcommands: [RunCommand.self, AgentCommand.self, SensorsCommand.self, ModelCommand.self, FacilityCommand.self, OutboxCommand.self, ReceiveCommand.self, ValidateCommand.self, CheckCommand.self, CoefficientsCommand.self]
     )
 
     /// ArgumentParser exits 64 on a usage error; CLI.md promises 2.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import EmitAgent
 import EmitContract
 import EmitMeters
 import EmitSessions
@@ -25,6 +26,11 @@ struct RunCommand: ParsableCommand {
             SIGINT and SIGTERM sent to emit are forwarded to COMMAND; the window up to that moment \
             is still emitted. Exit code: COMMAND's own; 128+S when COMMAND is killed by signal S; \
             125 when emit fails before starting COMMAND.
+
+            Where the node agent's socket exists ($EMIT_AGENT_SOCKET, else /run/emit/agent.sock), \
+            the run is metered by the agent (`emit agent`): an unprivileged user gets the counters \
+            root holds, scoped to the GPUs in CUDA_VISIBLE_DEVICES or NVIDIA_VISIBLE_DEVICES; the \
+            agent's own interval applies. --no-agent meters here instead.
             """
     )
 
@@ -39,6 +45,9 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var meters: MeterOptions
     @OptionGroup var output: OutputOptions
+
+    @Flag(name: .customLong("no-agent"), help: "Meter here even where the node agent's socket exists.")
+    var noAgent = false
 
     @Argument(parsing: .postTerminator, help: "The command to run, after --.")
     var command: [String] = []
@@ -61,6 +70,11 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure.usage("--window (\(window ?? "")) must be at least --interval (\(interval))")
         }
         let sink = EventSink(output)
+        let socket = AgentClient.socketPath()
+        if !noAgent, FileManager.default.fileExists(atPath: socket) {
+            try meterThroughAgent(AgentClient(socketPath: socket), window: windowSeconds, sink: sink)
+            return
+        }
         let (opened, notes) = try meters.selection().open()
         let configuration = RunConfiguration(runID: runID, nodeID: NodeIdentity.current(), interval: intervalSeconds, window: windowSeconds)
         let session = RunSession(configuration: configuration, meters: opened, deliver: { sink.write($0) })
@@ -90,6 +104,69 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure(exitCode: status == 0 ? 1 : status, message: "run: \(failure)")
         }
         throw CommandFailure(exitCode: status, message: "")
+    }
+}
+
+extension RunCommand {
+    /// The same run, metered by the node agent: begin, the command, end (and with --window, a
+    /// window closed every D that the next one continues from).
+    private func meterThroughAgent(_ client: AgentClient, window: Double?, sink: EventSink) throws {
+        let selection = try meters.selection()
+        let request = AgentProtocol.BeginRequest(runID: runID, scope: AgentRunScope.request(devices: nil))
+        do { _ = try client.begin(request) } catch {
+            throw CommandFailure(exitCode: Self.failedToStart, message: "the node agent (\(client.socketPath)) refused the run: \(error.message); --no-agent meters here")
+        }
+        let chosen = selection.sources
+        let keep: @Sendable ([EnergyEvent]) -> [EnergyEvent] = { events in events.filter { chosen?.contains($0.source) ?? true } }
+        let closer = window.map { AgentWindowCloser(client: client, runID: runID, every: $0, deliver: { sink.write(keep($0)) }) }
+        let forwarder = SignalForwarder(signals: [SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        let child: pid_t
+        do { child = try ChildProcess.spawn(command) } catch {
+            closer?.stop()
+            _ = try? client.end(AgentProtocol.EndRequest(runID: runID, deliver: false))
+            forwarder.restore()
+            throw CommandFailure(exitCode: Self.failedToStart, message: "cannot start \(command[0]): \(error)")
+        }
+        forwarder.forward(to: child)
+        let status = ChildProcess.wait(child)
+        closer?.stop()
+        forwarder.restore()
+        let answer: JSONValue
+        do { answer = try client.end(AgentProtocol.EndRequest(runID: runID, deliver: false)) } catch {
+            throw CommandFailure(exitCode: status == 0 ? 1 : status, message: "run: the node agent did not end the run: \(error.message) (`emit agent end --run-id \(runID)` ends it later)")
+        }
+        let events = keep(try AgentRunEvents.events(in: answer))
+        sink.write(events)
+        AgentRunEvents.summarize(answer, events: events, title: "emit run: \(runID)")
+        Console.flush()
+        if let failure = sink.failure {
+            throw CommandFailure(exitCode: status == 0 ? 1 : status, message: "run: \(failure)")
+        }
+        throw CommandFailure(exitCode: status, message: "")
+    }
+}
+
+/// `emit run --window D` through the agent: closes a window of the run every D, the next one
+/// continuing from the same reading, so the windows tile the run.
+final class AgentWindowCloser: @unchecked Sendable {
+    private let stopSignal = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(client: AgentClient, runID: String, every seconds: Double, deliver: @escaping @Sendable ([EnergyEvent]) -> Void) {
+        let thread = Thread { [stopSignal, done] in
+            defer { done.signal() }
+            while stopSignal.wait(timeout: .now() + seconds) == .timedOut {
+                guard let answer = try? client.end(AgentProtocol.EndRequest(runID: runID, deliver: false, continuing: true)),
+                      let events = try? AgentRunEvents.events(in: answer) else { continue }
+                deliver(events)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() {
+        stopSignal.signal()
+        done.wait()
     }
 }
 

@@ -8,4 +8,12 @@ enum Durations {
         }
         throw CommandFailure.usage("\(flag): \"\(text)\" is not a duration (write 250ms, 2s, 5m or 1h)")
     }
+
+    /// Seconds for a person: 250ms, 1s, 1.5s, 2m, 1h.
+    static func text(_ seconds: Double) -> String {
+        if seconds < 1 { return String(format: "%gms", (seconds * 1000).rounded()) }
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return String(format: "%gh", seconds / 3600) }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return String(format: "%gm", seconds / 60) }
+        return String(format: "%gs", seconds)
+    }
 }

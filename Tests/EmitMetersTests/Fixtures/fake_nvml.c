@@ -9,11 +9,14 @@
  *   init_fail              present: nvmlInit_v2 fails with NVML_ERROR_DRIVER_NOT_LOADED
  * With FAKE_NVML_ADVANCE_MJ=N in the environment, each energy read returns N mJ more than the
  * last (a counter that moves at every read, as a busy board's does) without another file read.
+ * With FAKE_NVML_WATTS=W, each energy read adds W x the wall-clock milliseconds since the epoch
+ * (mJ): a board drawing W watts, whose counter goes on while no process watches it.
  * Only the getters emit uses exist here: there is no setter to call. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int nvmlReturn_t;
@@ -96,6 +99,13 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, unsigned l
     if (r == SUCCESS && step && i < 64) {
         advanced[i] += strtoull(step, NULL, 10);
         *energy += advanced[i];
+    }
+    const char *watts = getenv("FAKE_NVML_WATTS");
+    if (r == SUCCESS && watts) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        unsigned long long ms = (unsigned long long)now.tv_sec * 1000ULL + (unsigned long long)now.tv_nsec / 1000000ULL;
+        *energy += strtoull(watts, NULL, 10) * ms;
     }
     return r;
 }

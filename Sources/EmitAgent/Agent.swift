@@ -1,0 +1,286 @@
+import EmitContract
+import EmitMeters
+import EmitSessions
+import Foundation
+
+/// How the node agent runs.
+public struct AgentConfiguration: Sendable {
+    /// Where the state file (open runs, each device's last reading) lives.
+    public var stateDirectory: String
+    public var nodeID: String
+    /// Sampling interval in seconds; also how often the state is checkpointed.
+    public var interval: Double
+
+    public init(stateDirectory: String, nodeID: String, interval: Double = 1) {
+        self.stateDirectory = stateDirectory
+        self.nodeID = nodeID
+        self.interval = interval
+    }
+
+    public var stateFile: String { stateDirectory + "/agent-state.json" }
+}
+
+/// A run the agent meters: who began it, which devices, and the mark it began at.
+public struct AgentRun: Sendable, Codable, Equatable {
+    public let runID: String
+    /// The caller's uid, from the kernel (SO_PEERCRED): only it, or root, may read or end the run.
+    public let uid: UInt32
+    /// Device keys (`source:id`) in scope.
+    public let scope: [String]
+    public let labels: [String: String]
+    public let begin: ContinuousSampler.Mark
+    /// Per device key: the most runs open on it at once during this run (more than 1: shared).
+    public var sharedBy: [String: Int]
+    /// What the scope resolution has to say (a MIG instance metered as its board).
+    public let notes: [String]
+}
+
+/// A failure of a request, with the HTTP status and the member it is about.
+public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let status: Int
+    public let code: String
+    public let field: String?
+    public let message: String
+
+    public init(status: Int, code: String, field: String? = nil, message: String) {
+        self.status = status
+        self.code = code
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func notFound(_ runID: String) -> AgentError {
+        AgentError(status: 404, code: "unknown_run", field: "run_id", message: "no open run \"\(runID)\"")
+    }
+}
+
+/// What ending a run gives: its events, and the devices whose readings were not measured energy.
+public struct RunResult: Sendable {
+    public let run: AgentRun
+    public let events: [EnergyEvent]
+    public let withheld: [(device: String, reason: String)]
+    public let window: TimeWindow?
+}
+
+/// The node agent's core: one continuous sampler for every open run, the runs, and their
+/// checkpoint. Runs are windows between two marks of the sampler; nothing is divided between
+/// runs (the cloud attributes), but a device two runs had open at once is labeled as shared.
+///
+/// Thread-safe: requests arrive on the server's event loops, checkpoints on a thread of their own.
+public final class Agent: @unchecked Sendable {
+    public let configuration: AgentConfiguration
+    public let sampler: ContinuousSampler
+    private let lock = NSLock()
+    private var runs: [String: AgentRun] = [:]
+    /// Open runs per device key, now.
+    private var openOnDevice: [String: Int] = [:]
+    private var checkpointThread: Thread?
+    private let stopSignal = DispatchSemaphore(value: 0)
+    private var stopped = false
+    /// The last checkpoint failure, for health.
+    private var checkpointFailure: String?
+
+    /// The stored state, if any, is read here: open runs go on, and each device resumes from its
+    /// last reading.
+    public init(configuration: AgentConfiguration, meters: [EnergyMeter]) throws {
+        self.configuration = configuration
+        let stored = try Self.load(configuration.stateFile)
+        sampler = ContinuousSampler(meters: meters, interval: configuration.interval, resume: stored?.sampler)
+        for run in stored?.runs ?? [] {
+            runs[run.runID] = run
+            for key in run.scope { openOnDevice[key, default: 0] += 1 }
+        }
+    }
+
+    public var devices: [MeteredDevice] { sampler.devices }
+
+    /// Starts sampling and checkpointing.
+    public func start() {
+        sampler.start()
+        try? checkpoint()
+        let thread = Thread { [self] in
+            while stopSignal.wait(timeout: .now() + configuration.interval) == .timedOut {
+                do { try checkpoint() } catch { lock.withLock { checkpointFailure = "\(error)" } }
+            }
+        }
+        thread.name = "emit-agent-checkpoint"
+        thread.start()
+        checkpointThread = thread
+    }
+
+    /// Stops sampling after a last checkpoint; open runs stay in the state file.
+    public func stop() {
+        lock.lock()
+        let first = !stopped
+        stopped = true
+        lock.unlock()
+        guard first else { return }
+        stopSignal.signal()
+        sampler.stop()
+        try? checkpoint()
+    }
+
+    // MARK: - Runs
+
+    public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> AgentRun {
+        try Self.check(runID: runID)
+        try Self.check(labels: labels)
+        let resolved = try DeviceScope.resolve(request, devices: sampler.devices)
+        let mark = sampler.mark()
+        lock.lock()
+        guard runs[runID] == nil else {
+            lock.unlock()
+            throw AgentError(status: 409, code: "run_exists", field: "run_id", message: "run \"\(runID)\" is already open")
+        }
+        var run = AgentRun(runID: runID, uid: uid, scope: resolved.keys, labels: labels, begin: mark, sharedBy: [:], notes: resolved.notes)
+        for key in run.scope {
+            openOnDevice[key, default: 0] += 1
+            let open = openOnDevice[key] ?? 1
+            run.sharedBy[key] = open
+            // Every other open run on the device now shares it with this many.
+            for (id, other) in runs where other.scope.contains(key) {
+                runs[id]?.sharedBy[key] = max(other.sharedBy[key] ?? 1, open)
+            }
+        }
+        runs[runID] = run
+        lock.unlock()
+        try? checkpoint()
+        return run
+    }
+
+    /// Ends the run and returns its events, one per device in scope with measured energy.
+    /// `continuing`: the run goes on from this very mark (consecutive windows that tile a run).
+    public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
+        _ = try show(runID: runID, uid: uid)
+        let mark = sampler.mark()
+        lock.lock()
+        guard let run = runs.removeValue(forKey: runID) else {
+            lock.unlock()
+            throw AgentError.notFound(runID)
+        }
+        if continuing {
+            var next = AgentRun(runID: run.runID, uid: run.uid, scope: run.scope, labels: run.labels, begin: mark, sharedBy: [:], notes: run.notes)
+            for key in run.scope { next.sharedBy[key] = openOnDevice[key] ?? 1 }
+            runs[runID] = next
+        } else {
+            for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
+        }
+        lock.unlock()
+        let result = events(of: run, to: mark)
+        try? checkpoint()
+        return result
+    }
+
+    /// The run, to its owner or root.
+    public func show(runID: String, uid: UInt32) throws(AgentError) -> AgentRun {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let run = runs[runID] else { throw AgentError.notFound(runID) }
+        guard uid == 0 || uid == run.uid else {
+            throw AgentError(status: 403, code: "forbidden", field: "run_id", message: "run \"\(runID)\" belongs to uid \(run.uid); only it or root may read or end it")
+        }
+        return run
+    }
+
+    /// Open runs: the caller's own, or all of them for root.
+    public func openRuns(uid: UInt32) -> [AgentRun] {
+        lock.lock()
+        defer { lock.unlock() }
+        return runs.values.filter { uid == 0 || $0.uid == uid }.sorted { $0.runID < $1.runID }
+    }
+
+    public var openRunCount: Int { lock.withLock { runs.count } }
+    public var lastCheckpointFailure: String? { lock.withLock { checkpointFailure } }
+
+    private func events(of run: AgentRun, to end: ContinuousSampler.Mark) -> RunResult {
+        guard run.begin.timestamp < end.timestamp else { return RunResult(run: run, events: [], withheld: [], window: nil) }
+        let window = TimeWindow(from: run.begin.timestamp, to: end.timestamp)
+        let recordedAt = WallClock.now()
+        var events: [EnergyEvent] = [], withheld: [(String, String)] = []
+        for part in sampler.window(from: run.begin, to: end, scope: Set(run.scope)) {
+            let key = ContinuousSampler.key(part.device)
+            guard let (joules, measurement) = part.measurement else {
+                withheld.append((key, part.withheldReason ?? "not measured"))
+                continue
+            }
+            var labels = run.labels
+            if let shared = run.sharedBy[key], shared > 1 { labels[Self.sharedLabel] = String(shared) }
+            do {
+                events.append(try RunMeterEventBuilder(
+                    runID: run.runID, source: part.device.source, device: part.device.device, nodeID: configuration.nodeID,
+                    window: window, energyJoules: joules, measurement: measurement, provenance: part.device.provenance,
+                    labels: labels).build(recordedAt: recordedAt))
+            } catch {
+                withheld.append((key, "event not built: \(error)"))
+            }
+        }
+        return RunResult(run: run, events: events, withheld: withheld, window: window)
+    }
+
+    /// The label on a device's event when other runs had the device open at the same time: how
+    /// many runs, at most, shared it. emit never divides the energy.
+    public static let sharedLabel = "shared_by_runs"
+
+    // MARK: - Validation
+
+    static func check(runID: String) throws(AgentError) {
+        guard !runID.isEmpty, runID.count <= 256, !runID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw AgentError(status: 400, code: "bad_run_id", field: "run_id", message: "run_id must be 1-256 characters without control characters")
+        }
+    }
+
+    static func check(labels: [String: String]) throws(AgentError) {
+        guard labels.count <= 31 else {
+            throw AgentError(status: 400, code: "bad_label", field: "labels", message: "at most 31 labels (one is kept for \(sharedLabel))")
+        }
+        for (key, value) in labels {
+            let validKey = key.utf8.count <= 63 && key.first.map { $0.isASCII && $0.isLowercase } == true
+                && key.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "_.-".contains($0)) }
+            guard validKey, key != sharedLabel else {
+                throw AgentError(status: 400, code: "bad_label", field: "labels.\(key)", message: "label key \"\(key)\" must match ^[a-z][a-z0-9_.-]{0,62}$ and not be \(sharedLabel)")
+            }
+            guard value.count <= 256 else {
+                throw AgentError(status: 400, code: "bad_label", field: "labels.\(key)", message: "label value of \"\(key)\" is over 256 characters")
+            }
+        }
+    }
+
+    // MARK: - State
+
+    struct State: Codable {
+        var version = 1
+        var sampler: ContinuousSampler.Checkpoint
+        var runs: [AgentRun]
+    }
+
+    /// Writes the state file durably: a new file fsynced, renamed over the old, the folder fsynced.
+    public func checkpoint() throws {
+        let state = lock.withLock { State(sampler: sampler.checkpoint(), runs: Array(runs.values)) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(state)
+        let path = configuration.stateFile
+        let temporary = path + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AgentError(status: 500, code: "state", message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == data.count, synced, rename(temporary, path) == 0 else {
+            throw AgentError(status: 500, code: "state", message: "cannot store \(path): \(String(cString: strerror(errno)))")
+        }
+        let folder = open(configuration.stateDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 { _ = fsync(folder); close(folder) }
+    }
+
+    static func load(_ path: String) throws -> State? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(State.self, from: data)
+        } catch {
+            throw AgentError(status: 500, code: "state", message: "\(path) is not an agent state file (\(error)); move it aside to start afresh")
+        }
+    }
+}

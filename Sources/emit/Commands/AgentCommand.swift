@@ -1,0 +1,289 @@
+import ArgumentParser
+import EmitAgent
+import EmitContract
+import EmitMeters
+import EmitSessions
+import EmitTransport
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "The node agent: meters every local device continuously and serves run windows to unprivileged jobs.",
+        discussion: """
+            `emit agent` (or `emit agent serve`) runs as root, one per node: it holds the counters \
+            (RAPL is root-only since Linux 5.10), samples them on one clock, and serves runs over a \
+            Unix socket (HTTP/1.1, JSON). A run is the difference of two readings of that one \
+            sampler, so a hundred open runs cost no more sampling than one. The caller's uid comes \
+            from the kernel (SO_PEERCRED): only the uid that began a run, or root, may read or end it.
+
+            A job's user types nothing new: `emit run` uses the agent whenever its socket exists \
+            ($EMIT_AGENT_SOCKET, else /run/emit/agent.sock; --no-agent meters locally). Scheduler \
+            hooks use `emit agent begin` and `emit agent end` (examples/slurm).
+
+            Open runs and each device's last reading are checkpointed every interval \
+            ($EMIT_HOME, default /var/lib/emit, agent-state.json): after `kill -9` or a restart the \
+            run goes on and the counter delta across the downtime still counts where no reset and \
+            at most one wrap can have happened; after a reboot the window says counter_resets.
+            """,
+        subcommands: [AgentServeCommand.self, AgentBeginCommand.self, AgentEndCommand.self, AgentStatusCommand.self],
+        defaultSubcommand: AgentServeCommand.self
+    )
+}
+
+/// The socket flag every agent subcommand shares.
+struct AgentSocketOption: ParsableArguments {
+    @Option(name: .customLong("socket"), help: ArgumentHelp("The agent's control socket (default: $EMIT_AGENT_SOCKET, else \(AgentSocket.defaultPath)).", valueName: "PATH"))
+    var path: String?
+
+    var resolved: String { path ?? AgentClient.socketPath() }
+    var client: AgentClient { AgentClient(socketPath: resolved) }
+}
+
+/// Where the agent keeps its state and outbox: EMIT_HOME, else /var/lib/emit.
+enum AgentHome {
+    static var path: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let home = environment["EMIT_HOME"], !home.isEmpty { return home }
+        return "/var/lib/emit"
+    }
+}
+
+struct AgentServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the agent (the default subcommand).",
+        discussion: """
+            Listens on --socket (mode 0600, or 0660 with --socket-group). Refuses a socket another \
+            agent listens on and removes a stale one. Stops on SIGTERM or SIGINT after a last \
+            checkpoint; open runs survive in the state file.
+            """
+    )
+
+    @OptionGroup var socket: AgentSocketOption
+
+    @Option(name: .customLong("socket-group"), help: ArgumentHelp("Group allowed to use the socket (mode 0660); without it only root can.", valueName: "GROUP"))
+    var socketGroup: String?
+
+    @Option(help: ArgumentHelp("Sampling and checkpoint interval (1s, 500ms, ...).", valueName: "D"))
+    var interval: String = "1s"
+
+    @OptionGroup var meters: MeterOptions
+
+    func run() async throws {
+        let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
+        var group: gid_t?
+        if let socketGroup {
+            guard let entry = getgrnam(socketGroup) else { throw CommandFailure.usage("--socket-group: no group \"\(socketGroup)\" on this system") }
+            group = entry.pointee.gr_gid
+        }
+        let home = AgentHome.path
+        do { try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755]) } catch {
+            throw CommandFailure.usage("cannot create the state directory \(home): \(error.localizedDescription)")
+        }
+        let listening = AgentSocket(path: socket.resolved, group: group)
+        do { try AgentServer.prepare(listening) } catch { throw CommandFailure.usage(error.message) }
+        let (opened, notes) = try meters.selection().open()
+        let agent: Agent
+        do {
+            agent = try Agent(configuration: AgentConfiguration(stateDirectory: home, nodeID: NodeIdentity.current(), interval: intervalSeconds), meters: opened)
+        } catch let error as AgentError {
+            throw CommandFailure.usage(error.message)
+        }
+        guard !agent.devices.isEmpty else {
+            for problem in opened.flatMap(\.problems) + notes { Console.error("  \(problem.source.rawValue): \(problem.reason)") }
+            throw CommandFailure.usage("agent: no device can be metered on this node (above: why); nothing to serve")
+        }
+        if let note = agent.sampler.intervalNote { Console.error("emit agent: \(note)") }
+        let outbox = (home as NSString).appendingPathComponent("outbox.sqlite")
+        agent.start()
+        Console.error("emit agent: metering \(agent.devices.count) device(s) every \(Durations.text(agent.sampler.intervalSeconds)); socket \(listening.path); state and outbox in \(home)")
+        for problem in opened.flatMap(\.problems) + notes { Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)") }
+        Console.flush()
+        let application = AgentServer.application(
+            agent: agent, socket: listening,
+            deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
+            health: {
+                let pending = (try? EventDatabase(path: outbox).counts().pending).map { JSONValue.number(Double($0)) } ?? .null
+                return [("outbox", .string(outbox)), ("outbox_pending", pending)]
+            })
+        do {
+            try await application.runService()
+        } catch {
+            agent.stop()
+            throw CommandFailure.usage("agent: \(error)")
+        }
+        agent.stop()
+        unlink(listening.path)
+    }
+}
+
+struct AgentBeginCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "begin",
+        abstract: "Begin a run in the agent (a scheduler's prolog).",
+        discussion: """
+            Without --devices the scope is the GPUs in CUDA_VISIBLE_DEVICES or \
+            NVIDIA_VISIBLE_DEVICES (indices or UUIDs; a MIG UUID is metered as its whole GPU, and \
+            the run says so), else every device. CPU packages and node meters are always metered \
+            whole unless --devices names packages.
+            """
+    )
+
+    @Option(name: .customLong("run-id"), help: "The compute_assignment_run_id.")
+    var runID: String
+
+    @Option(help: ArgumentHelp("Comma-separated GPU indices, GPU-/MIG- UUIDs and package-N ids.", valueName: "LIST"))
+    var devices: String?
+
+    @Option(name: .customLong("label"), help: ArgumentHelp("A label for the run's events (repeatable).", valueName: "KEY=VALUE"))
+    var labels: [String] = []
+
+    @OptionGroup var socket: AgentSocketOption
+
+    func run() throws {
+        let request = AgentProtocol.BeginRequest(runID: runID, scope: AgentRunScope.request(devices: devices), labels: try AgentLabels.parse(labels))
+        let run: JSONValue
+        do { run = try socket.client.begin(request) } catch { throw CommandFailure.usage("agent: \(error.message)") }
+        Console.out(JSONWriter.line(run))
+        if case .array(let notes)? = run["notes"] {
+            for note in notes { Console.error("emit agent begin: \(note.stringValue ?? "")") }
+        }
+    }
+}
+
+struct AgentEndCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "end",
+        abstract: "End a run in the agent (a scheduler's epilog) and write or store its events.",
+        discussion: """
+            Without --out the events go to the agent's outbox (delivered by whatever flushes it); \
+            with --out FILE or - they come back and are written here. Devices whose readings could \
+            not stand as measured energy are listed with the reason.
+            """
+    )
+
+    @Option(name: .customLong("run-id"), help: "The run to end.")
+    var runID: String
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var socket: AgentSocketOption
+
+    func run() throws {
+        let answer: JSONValue
+        do { answer = try socket.client.end(AgentProtocol.EndRequest(runID: runID, deliver: output.destination == nil)) } catch {
+            throw CommandFailure.usage("agent: \(error.message)")
+        }
+        let events = try AgentRunEvents.events(in: answer)
+        if output.destination != nil || answer["outbox_error"] != nil {
+            if let failure = answer["outbox_error"]?.stringValue { Console.error("emit agent end: the agent could not store the events (\(failure)); writing them here") }
+            try output.write(events)
+        }
+        AgentRunEvents.summarize(answer, events: events, title: "emit agent end: \(runID)")
+    }
+}
+
+struct AgentStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the agent's devices, open runs (yours, or all for root) and outbox."
+    )
+
+    @Flag(help: "Print one JSON object instead of tables.")
+    var json = false
+
+    @OptionGroup var socket: AgentSocketOption
+
+    func run() throws {
+        let health: JSONValue, runs: JSONValue
+        do {
+            health = try socket.client.health()
+            runs = try socket.client.runs()
+        } catch {
+            throw CommandFailure.usage("agent: \(error.message)")
+        }
+        if json {
+            Console.out(JSONWriter.line(.object([("health", health), ("runs", runs["runs"] ?? .array([]))])))
+            return
+        }
+        Console.out("agent: \(health["status"]?.stringValue ?? "?"), node \(health["node_id"]?.stringValue ?? "?"), \(Int(health["rounds"]?.numberValue ?? 0)) rounds, every \(Int(health["interval_ms"]?.numberValue ?? 0)) ms")
+        if case .array(let devices)? = health["devices"] {
+            let rows = devices.map { d in
+                [d["key"]?.stringValue ?? "", d["class"]?.stringValue ?? "", d["name"]?.stringValue ?? "",
+                 d["joules"]?.numberValue.map { String(format: "%.3f", $0) } ?? "-", String(Int(d["failed_reads"]?.numberValue ?? 0))]
+            }
+            for line in TextTable.render(header: ["DEVICE", "CLASS", "NAME", "JOULES SINCE START", "FAILED READS"], rows: rows) { Console.out("  " + line) }
+        }
+        if case .array(let open)? = runs["runs"], !open.isEmpty {
+            Console.out("open runs:")
+            let rows = open.map { r in
+                [r["run_id"]?.stringValue ?? "", String(Int(r["uid"]?.numberValue ?? 0)), r["began_at"]?.stringValue ?? "",
+                 (r["devices"].flatMap { if case .array(let items) = $0 { items.compactMap(\.stringValue) } else { nil } } ?? []).joined(separator: ",")]
+            }
+            for line in TextTable.render(header: ["RUN", "UID", "BEGAN", "DEVICES"], rows: rows) { Console.out("  " + line) }
+        } else {
+            Console.out("open runs: none")
+        }
+        if let outbox = health["outbox"]?.stringValue {
+            Console.out("outbox: \(outbox), \(health["outbox_pending"]?.numberValue.map { String(Int($0)) } ?? "?") pending")
+        }
+    }
+}
+
+/// A run's scope from flags and the environment a job runs in.
+enum AgentRunScope {
+    static func request(devices: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> DeviceScope.Request {
+        if let devices { return DeviceScope.Request(devices: [devices]) }
+        return DeviceScope.Request(visibleDevices: environment["CUDA_VISIBLE_DEVICES"] ?? environment["NVIDIA_VISIBLE_DEVICES"])
+    }
+}
+
+enum AgentLabels {
+    static func parse(_ pairs: [String]) throws -> [String: String] {
+        var labels: [String: String] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw CommandFailure.usage("--label: \"\(pair)\" is not KEY=VALUE")
+            }
+            labels[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return labels
+    }
+}
+
+/// The events an end answer carries, validated, and its summary for stderr.
+enum AgentRunEvents {
+    static func events(in answer: JSONValue) throws -> [EnergyEvent] {
+        guard case .array(let items)? = answer["events"] else { return [] }
+        return try items.map { item in
+            do { return try EnergyEvent(validating: item) } catch {
+                throw CommandFailure.usage("agent: an event it returned does not validate (\(error)): \(JSONWriter.line(item))")
+            }
+        }
+    }
+
+    static func summarize(_ answer: JSONValue, events: [EnergyEvent], title: String) {
+        let from = answer["valid_from"]?.stringValue ?? "", to = answer["valid_to"]?.stringValue ?? ""
+        let stored = answer["stored_in_outbox"]?.numberValue.map { ", \(Int($0)) stored in the agent's outbox" } ?? ""
+        Console.error("\(title) — \(from) .. \(to), \(events.isEmpty ? Int(answer["stored_in_outbox"]?.numberValue ?? 0) : events.count) event(s)\(stored) (through the node agent)")
+        let rows = events.map { e -> [String] in
+            let m = e.json["measurement"]
+            let method = m?["method"]?.stringValue == "counter_delta" ? "counter" : "power"
+            let resolution = m?["resolution_joules"]?.numberValue.map { " ±" + RunSummary.joules($0) } ?? ""
+            var notes: [String] = []
+            if let resets = m?["counter_resets"]?.numberValue, resets > 0 { notes.append("\(Int(resets)) reset(s)") }
+            if let shared = e.json["labels"]?[Agent.sharedLabel]?.stringValue { notes.append("shared by \(shared) runs") }
+            return [e.source.rawValue, e.json["device"]?["class"]?.stringValue ?? "", e.deviceID ?? "", String(format: "%.3f", e.energyJoules),
+                    String(format: "%.1f%%", (m?["coverage"]?.numberValue ?? 0) * 100), method + resolution, notes.isEmpty ? "-" : notes.joined(separator: "; ")]
+        }
+        if !rows.isEmpty {
+            for line in TextTable.render(header: ["SOURCE", "CLASS", "DEVICE", "JOULES", "COVERAGE", "EVIDENCE", "NOTES"], rows: rows) { Console.error("  " + line) }
+        }
+        if case .array(let withheld)? = answer["not_measured"] {
+            for item in withheld { Console.error("  not measured: \(item["device"]?.stringValue ?? ""): \(item["reason"]?.stringValue ?? "")") }
+        }
+    }
+}
