@@ -1,0 +1,208 @@
+import EmitContract
+import EmitTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `emit agent` as root and its clients as other users (`nobody` through setpriv), the way a
+/// shared node runs them: a powercap tree whose counters are 0400 root, a stand-in NVML whose
+/// GPU draws a known power (FAKE_NVML_WATTS: its counter goes on while no agent watches).
+@Suite(.serialized) struct AgentCLITests {
+    static let watts = 250.0
+
+    /// Root is needed to run the agent on 0400 counters and its clients as other users.
+    func rootOrSkip() -> Bool {
+        if getuid() == 0 { return true }
+        if Programs.peersRequired { Issue.record("the agent tests need root (EMIT_REQUIRE_PEERS=1)") } else { print("skipped: the agent tests need root") }
+        return false
+    }
+
+    struct Node {
+        let dir: TemporaryDirectory
+        let fake: FakeNVML
+        let tree: PowercapTree
+        let socket: String
+        var environment: [String: String] {
+            fake.environment.merging(["EMIT_POWERCAP_ROOT": tree.root, "EMIT_HOME": dir.file("home"), "EMIT_NODE_ID": "node-shared",
+                                      "FAKE_NVML_WATTS": String(Int(AgentCLITests.watts)), "EMIT_AGENT_SOCKET": socket]) { $1 }
+        }
+
+        init() throws {
+            dir = try TemporaryDirectory()
+            fake = try FakeNVML(gpus: [FakeNVML.GPU(uuid: "GPU-aaaa", energyMillijoules: 0), FakeNVML.GPU(uuid: "GPU-bbbb", energyMillijoules: 0)])
+            tree = try PowercapTree(in: dir, zones: [.init("intel-rapl:0", "package-0", energy: 5_000_000)])
+            chmod(tree.energyFile("intel-rapl:0"), 0o400)
+            socket = dir.file("run/agent.sock")
+        }
+
+        func startAgent() throws -> BackgroundProcess {
+            let agent = try BackgroundProcess(Programs.emit, ["agent", "--socket", socket, "--socket-group", "nogroup", "--interval", "100ms"],
+                                              environment: environment, log: dir.file("agent-\(UUID().uuidString).log"))
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline, agent.process.isRunning {
+                if FileManager.default.fileExists(atPath: socket), (try? emit(["agent", "status"]))?.status == 0 { return agent }
+                usleep(50_000)
+            }
+            Issue.record("the agent did not start: \(agent.output)")
+            return agent
+        }
+
+        func emit(_ arguments: [String], as user: String? = nil) throws -> ProcessResult {
+            guard let user else { return try Programs.run(Programs.emit, arguments, environment: environment) }
+            return try Programs.run("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=nogroup", "--clear-groups", Programs.emit] + arguments,
+                                    environment: environment.merging(["HOME": "/nonexistent"]) { $1 })
+        }
+
+        /// Keeps the package counter moving (as a working CPU's does), replaced atomically and
+        /// kept 0400 root; returns a stop function giving the first and last values written.
+        func movePackage() throws -> () -> (UInt64, UInt64) {
+            let file = tree.energyFile("intel-rapl:0")
+            let last = dir.file("writer-last")
+            let script = "i=0; while :; do i=$((i+1)); v=$((5000000 + i*1000)); echo $v > '\(file).new'; chmod 0400 '\(file).new'; mv '\(file).new' '\(file)'; echo $v > '\(last)'; done"
+            let writer = try BackgroundProcess("/bin/sh", ["-c", script], log: dir.file("writer.log"))
+            return {
+                writer.kill9()
+                let end = UInt64((try? String(contentsOfFile: last, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+                return (5_000_000, end)
+            }
+        }
+    }
+
+    func events(_ stdout: String) throws -> [EnergyEvent] {
+        try stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try EnergyEvent(validating: try JSONParser.parse(String($0))) }
+    }
+
+    @Test func anUnprivilegedUserMetersACommandThroughTheAgent() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let agent = try node.startAgent()
+        defer { agent.kill9() }
+        let stopWriter = try node.movePackage()
+        // nobody cannot read the counters itself...
+        let direct = try Programs.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", node.tree.energyFile("intel-rapl:0")])
+        #expect(direct.status != 0, "the counter must be root-only for this test to mean anything")
+        // ...yet metering a command through the agent gives it RAPL and its GPU's energy.
+        let run = try node.emit(["run", "--run-id", "job-42", "--out", "-", "--", "sleep", "1"], as: "nobody")
+        let (first, last) = stopWriter()
+        #expect(run.status == 0, "\(run.stderr)")
+        let byDevice = Dictionary(uniqueKeysWithValues: try events(run.stdout).map { ($0.deviceID ?? "", $0) })
+        let package = try #require(byDevice["package-0"], "\(run.stdout)\(run.stderr)")
+        #expect(package.json["measurement"]?["method"] == .string("counter_delta"))
+        #expect(package.energyJoules > 0 && package.energyJoules <= Double(last - first) / 1e6)
+        // The GPU's counter grows by exactly 250 W × time: its delta is the window's energy.
+        for id in ["GPU-aaaa", "GPU-bbbb"] {
+            let gpu = try #require(byDevice[id])
+            #expect(abs(gpu.energyJoules / gpu.window.seconds - Self.watts) < Self.watts * 0.02, "\(gpu.energyJoules) J in \(gpu.window.seconds) s")
+            #expect(gpu.json["producer"]?["node_id"] == .string("node-shared"))
+        }
+        #expect(run.stderr.contains("through the node agent"))
+        // Without the agent the same user gets nothing from the root-only counter, and is told why.
+        let local = try node.emit(["run", "--run-id", "job-43", "--no-agent", "--source", "rapl", "--out", "-", "--", "true"], as: "nobody")
+        #expect(local.stdout.isEmpty)
+        #expect(local.stderr.contains("permission denied"), "\(local.stderr)")
+    }
+
+    @Test func aJobSeesOnlyItsGPUs() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let agent = try node.startAgent()
+        defer { agent.kill9() }
+        var environment = node.environment
+        environment["CUDA_VISIBLE_DEVICES"] = "1"
+        let run = try Programs.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Programs.emit,
+                                                        "run", "--run-id", "gpu1-job", "--source", "nvml", "--out", "-", "--", "sleep", "0.4"],
+                                   environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try events(run.stdout).map(\.deviceID) == ["GPU-bbbb"])
+    }
+
+    @Test func aKilledAgentRestartsAndTheRunIsStillExact() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        var agent = try node.startAgent()
+        let began = try node.emit(["agent", "begin", "--run-id", "slurm-77", "--devices", "0", "--label", "partition=gpu"], as: "nobody")
+        #expect(began.status == 0, "\(began.stderr)")
+        usleep(400_000)
+        agent.kill9()
+        usleep(700_000)  // the GPU works on while no agent watches
+        agent = try node.startAgent()
+        defer { agent.kill9() }
+        usleep(300_000)
+        let ended = try node.emit(["agent", "end", "--run-id", "slurm-77", "--out", "-"], as: "nobody")
+        #expect(ended.status == 0, "\(ended.stderr)")
+        let event = try #require(try events(ended.stdout).first { $0.deviceID == "GPU-aaaa" }, "\(ended.stdout)\(ended.stderr)")
+        #expect(event.window.seconds > 1.3)
+        #expect(abs(event.energyJoules / event.window.seconds - Self.watts) < Self.watts * 0.02, "\(event.energyJoules) J in \(event.window.seconds) s")
+        #expect(event.json["measurement"]?["counter_resets"] == .number(0))
+        #expect((event.json["measurement"]?["coverage"]?.numberValue ?? 0) > 0.98, "the counter's delta covers the downtime")
+        #expect(event.json["labels"]?["partition"] == .string("gpu"))
+    }
+
+    @Test func anotherUserIsRefusedAndEndingWithoutOutStoresInTheAgentsOutbox() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let agent = try node.startAgent()
+        defer { agent.kill9() }
+        #expect(try node.emit(["agent", "begin", "--run-id", "mine"], as: "nobody").status == 0)
+        let other = try node.emit(["agent", "end", "--run-id", "mine", "--out", "-"], as: "daemon")
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("belongs to uid 65534; only it or root may read or end it"), "\(other.stderr)")
+        let status = try node.emit(["agent", "status", "--json"], as: "daemon")
+        #expect(!status.stdout.contains("\"mine\""), "another user's runs are not listed")
+        usleep(300_000)
+        let stored = try node.emit(["agent", "end", "--run-id", "mine"], as: "nobody")
+        #expect(stored.status == 0, "\(stored.stderr)")
+        #expect(stored.stderr.contains("stored in the agent's outbox"), "\(stored.stderr)")
+        let pending = try node.emit(["outbox", "status", "--outbox", node.dir.file("home/outbox.sqlite")])
+        #expect(pending.stdout.contains("pending") && !pending.stdout.contains("pending 0"), "\(pending.stdout)")
+    }
+
+    @Test func malformedRequestsHangUpsAndABusySocket() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let agent = try node.startAgent()
+        defer { agent.kill9() }
+        func exchange(_ request: String, closeEarly: Bool = false) -> String {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in node.socket.utf8.enumerated() { raw[i] = byte } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            }
+            guard connected else { return "not connected" }
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            if closeEarly { return "" }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+        }
+        func post(_ body: String) -> String {
+            exchange("POST /v1/runs HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        let notJSON = post("{run_id: 1")
+        #expect(notJSON.hasPrefix("HTTP/1.1 400") && notJSON.contains("\"field\":\"body\""), "\(notJSON)")
+        let wrongType = post(#"{"run_id": 5}"#)
+        #expect(wrongType.hasPrefix("HTTP/1.1 400") && wrongType.contains("\"field\":\"run_id\""), "\(wrongType)")
+        let badDevice = post(#"{"run_id": "r", "devices": ["9"]}"#)
+        #expect(badDevice.hasPrefix("HTTP/1.1 400") && badDevice.contains("no GPU with index 9"), "\(badDevice)")
+        // A client that promises a body and hangs up, and one that sends garbage.
+        _ = exchange("POST /v1/runs HTTP/1.1\r\nHost: agent\r\nContent-Length: 500\r\n\r\n{\"run_id\"", closeEarly: true)
+        _ = exchange("\u{0}\u{1}GARBAGE\r\n\r\n")
+        #expect(try node.emit(["agent", "status"]).status == 0, "the agent survives them")
+        // A second agent refuses the socket the first listens on.
+        let second = try node.emit(["agent", "--socket", node.socket, "--interval", "100ms"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("is in use: another agent listens on it"), "\(second.stderr)")
+    }
+}
