@@ -37,8 +37,8 @@ import Glibc
             socket = dir.file("run/agent.sock")
         }
 
-        func startAgent() throws -> BackgroundProcess {
-            let agent = try BackgroundProcess(Programs.emit, ["agent", "--socket", socket, "--socket-group", "nogroup", "--interval", "100ms"],
+        func startAgent(_ extra: [String] = []) throws -> BackgroundProcess {
+            let agent = try BackgroundProcess(Programs.emit, ["agent", "--socket", socket, "--socket-group", "nogroup", "--interval", "100ms"] + extra,
                                               environment: environment, log: dir.file("agent-\(UUID().uuidString).log"))
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline, agent.process.isRunning {
@@ -204,5 +204,47 @@ import Glibc
         let second = try node.emit(["agent", "--socket", node.socket, "--interval", "100ms"])
         #expect(second.status == 2)
         #expect(second.stderr.contains("is in use: another agent listens on it"), "\(second.stderr)")
+    }
+
+    @Test func prometheusScrapesTheAgent() throws {
+        guard rootOrSkip() else { return }
+        guard let prometheus = Programs.which("prometheus"), let promtool = Programs.which("promtool") else {
+            if Programs.peersRequired { Issue.record("prometheus and promtool are required (EMIT_REQUIRE_PEERS=1; apt-get install prometheus)") }
+            return
+        }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let agent = try node.startAgent(["--metrics-listen", "127.0.0.1:0"])
+        defer { agent.kill9() }
+        let port = try #require(agent.output.split(separator: "\n").compactMap { line -> Int? in
+            guard let range = line.range(of: "metrics on http://127.0.0.1:") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }.first, "\(agent.output)")
+        let scrape = HTTP.request("http://127.0.0.1:\(port)/metrics")
+        #expect(scrape.status == 200)
+        let text = String(decoding: scrape.body, as: UTF8.self)
+        #expect(text.contains(#"hw_energy_joules_total{hw_id="GPU-aaaa",hw_type="gpu",hw_name="Test Accelerator 80GB",emit_source="nvml",emit_provenance="measured"}"#), "\(text)")
+        #expect(text.contains("emit_agent_samples_total ") && text.contains("emit_agent_open_runs 0") && text.contains("emit_agent_outbox_pending 0"))
+        let lint = try Programs.run(promtool, ["check", "metrics"], stdin: text)
+        #expect(lint.status == 0, "\(lint.stdout)\(lint.stderr)")
+        // A real Prometheus server scrapes it every 250 ms and can query the counter.
+        let web = 19090 + Int(getpid() % 500)
+        let config = try node.dir.write("prometheus.yml", """
+            global: {scrape_interval: 250ms}
+            scrape_configs:
+              - job_name: emit-agent
+                static_configs: [{targets: ["127.0.0.1:\(port)"]}]
+            """)
+        let server = try BackgroundProcess(prometheus, ["--config.file", config, "--storage.tsdb.path", node.dir.file("tsdb"),
+                                                        "--web.listen-address", "127.0.0.1:\(web)"], log: node.dir.file("prometheus.log"))
+        defer { server.kill9() }
+        #expect(server.waitForPort(web), "\(server.output)")
+        var series = 0
+        for _ in 0..<60 where series < 3 {
+            usleep(250_000)
+            let answer = HTTP.request("http://127.0.0.1:\(web)/api/v1/query?query=hw_energy_joules_total")
+            if case .array(let result)? = (try? JSONParser.parse(Array(answer.body)))?["data"]?["result"] { series = result.count }
+        }
+        #expect(series == 3, "two GPUs and one package: \(server.output.suffix(500))")
     }
 }

@@ -60,6 +60,12 @@ struct AgentServeCommand: AsyncParsableCommand {
             Listens on --socket (mode 0600, or 0660 with --socket-group). Refuses a socket another \
             agent listens on and removes a stale one. Stops on SIGTERM or SIGINT after a last \
             checkpoint; open runs survive in the state file.
+
+            Events of runs ended without --out go to the agent's outbox ($EMIT_HOME/outbox.sqlite); \
+            with --to URL --token-file F they are delivered continuously (the flush of \
+            `emit outbox flush`: batches, backoff, exactly once at the receiver). \
+            --metrics-listen HOST:PORT serves /metrics for Prometheus: hw_energy_joules_total per \
+            device (hw_host_energy_joules_total for the BMC's node reading) and the agent's health.
             """
     )
 
@@ -73,8 +79,42 @@ struct AgentServeCommand: AsyncParsableCommand {
 
     @OptionGroup var meters: MeterOptions
 
+    @Option(name: .customLong("to"), help: ArgumentHelp("Deliver the outbox continuously to this receiver.", valueName: "URL"))
+    var deliverTo: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("Bearer token for --to.", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM certificates to trust for --to over https.", valueName: "FILE"))
+    var caFile: String?
+
+    @Flag(name: .customLong("allow-insecure-http"), help: "Allow --to over plain HTTP to a host that is not loopback.")
+    var allowInsecureHTTP = false
+
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus /metrics here, e.g. 127.0.0.1:9464 (default: off).", valueName: "HOST:PORT"))
+    var metricsListen: String?
+
+    @Flag(name: .customLong("metrics-allow-remote"), help: "Allow --metrics-listen on an address that is not loopback (the metrics carry no token).")
+    var metricsAllowRemote = false
+
     func run() async throws {
         let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
+        let metricsAddress = try metricsListen.map { try Self.address($0) }
+        if let metricsAddress, !metricsAllowRemote, !Self.isLoopback(metricsAddress.host) {
+            throw CommandFailure.usage("--metrics-listen: \(metricsAddress.host) is not a loopback address; say --metrics-allow-remote to serve the metrics beyond this node")
+        }
+        var flushOptions: FlushOptions?
+        if let deliverTo {
+            do { flushOptions = FlushOptions(endpoint: try FlushOptions.endpoint(from: deliverTo, allowInsecureHTTP: allowInsecureHTTP)) } catch {
+                throw CommandFailure.usage("--to: \(error)")
+            }
+            flushOptions?.token = try tokenFile.map(TokenFile.read)
+            flushOptions?.follow = true
+            flushOptions?.caFile = caFile
+            flushOptions?.giveUpAfter = .infinity
+        } else if tokenFile != nil {
+            throw CommandFailure.usage("--token-file is for --to: name the receiver too")
+        }
         var group: gid_t?
         if let socketGroup {
             guard let entry = getgrnam(socketGroup) else { throw CommandFailure.usage("--socket-group: no group \"\(socketGroup)\" on this system") }
@@ -103,21 +143,56 @@ struct AgentServeCommand: AsyncParsableCommand {
         Console.error("emit agent: metering \(agent.devices.count) device(s) every \(Durations.text(agent.sampler.intervalSeconds)); socket \(listening.path); state and outbox in \(home)")
         for problem in opened.flatMap(\.problems) + notes { Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)") }
         Console.flush()
+        let pending: @Sendable () -> Int? = { try? EventDatabase(path: outbox).counts().pending }
         let application = AgentServer.application(
             agent: agent, socket: listening,
             deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
-            health: {
-                let pending = (try? EventDatabase(path: outbox).counts().pending).map { JSONValue.number(Double($0)) } ?? .null
-                return [("outbox", .string(outbox)), ("outbox_pending", pending)]
-            })
+            health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] })
+        var flusher: Flusher?
+        if let flushOptions {
+            do { flusher = try Flusher(outbox: try EventDatabase(path: outbox), options: flushOptions, log: { Console.error("emit agent (delivery): \($0)") }) } catch {
+                agent.stop()
+                throw CommandFailure.usage("--to: \(error)")
+            }
+        }
+        let delivery = flusher
         do {
-            try await application.runService()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await application.runService() }
+                if let metricsAddress {
+                    let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
+                                                           onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
+                    group.addTask { try await metrics.runService() }
+                }
+                if let delivery {
+                    group.addTask {
+                        do { _ = try await delivery.run() } catch is CancellationError {} catch {
+                            Console.error("emit agent (delivery): \(error)")
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
         } catch {
             agent.stop()
+            await flusher?.shutdown()
             throw CommandFailure.usage("agent: \(error)")
         }
         agent.stop()
+        await flusher?.shutdown()
         unlink(listening.path)
+    }
+
+    static func address(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw CommandFailure.usage("--metrics-listen: \"\(text)\" is not HOST:PORT")
+        }
+        return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 
