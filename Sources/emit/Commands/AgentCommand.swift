@@ -34,6 +34,56 @@ struct AgentCommand: ParsableCommand {
     )
 }
 
+/// `emit agent --config FILE`: the serve flags as JSON members, for a unit file that stays short.
+///
+/// ```json
+/// {"socket": "/run/emit/agent.sock", "socket_group": "emit", "interval": "1s",
+///  "source": "rapl,nvml", "to": "https://ingest.example:8786", "token_file": "/etc/emit/token",
+///  "metrics_listen": "127.0.0.1:9464"}
+/// ```
+/// A member the command line also sets is taken from the command line. Unknown members, wrong
+/// types and literal secrets are refused, every problem listed with its member.
+enum AgentConfigFile {
+    static var strings: [String: WritableKeyPath<AgentServeCommand, String?>] { [
+        "socket": \.socket.path, "socket_group": \.socketGroup, "source": \.meters.sources, "dcgm_url": \.meters.dcgmURL,
+        "ipmi_host": \.meters.ipmiHost, "ipmi_username": \.meters.ipmiUsername, "ipmi_password_file": \.meters.ipmiPasswordFile,
+        "redfish_url": \.meters.redfishURL, "redfish_chassis": \.meters.redfishChassis, "redfish_username": \.meters.redfishUsername,
+        "redfish_password_file": \.meters.redfishPasswordFile, "redfish_ca_file": \.meters.redfishCAFile,
+        "to": \.deliverTo, "token_file": \.tokenFile, "ca_file": \.caFile, "metrics_listen": \.metricsListen,
+    ] }
+    static var defaulted: [String: (WritableKeyPath<AgentServeCommand, String>, String)] { [
+        "interval": (\.interval, "1s"), "rapl_zones": (\.meters.raplZones, "default"), "bmc_class": (\.meters.bmcClass, "node"),
+    ] }
+    static var flags: [String: WritableKeyPath<AgentServeCommand, Bool>] { [
+        "redfish_session": \.meters.redfishSession, "allow_insecure_http": \.allowInsecureHTTP, "metrics_allow_remote": \.metricsAllowRemote,
+    ] }
+
+    static func apply(_ path: String, to command: inout AgentServeCommand) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure.usage("--config: cannot read \(path)") }
+        let root: JSONValue
+        do { root = try JSONParser.parse(Array(data)) } catch { throw CommandFailure.usage("--config: \(path) is not JSON: \(error)") }
+        guard case .object(let members) = root else { throw CommandFailure.usage("--config: \(path) must hold a JSON object") }
+        var problems: [String] = []
+        for (name, value) in members {
+            if let key = strings[name] {
+                guard let text = value.stringValue, !text.isEmpty else { problems.append("\(path): \(name): must be a non-empty string"); continue }
+                if command[keyPath: key] == nil { command[keyPath: key] = text }
+            } else if let (key, fallback) = defaulted[name] {
+                guard let text = value.stringValue, !text.isEmpty else { problems.append("\(path): \(name): must be a non-empty string"); continue }
+                if command[keyPath: key] == fallback { command[keyPath: key] = text }
+            } else if let key = flags[name] {
+                guard let flag = value.boolValue else { problems.append("\(path): \(name): must be true or false"); continue }
+                command[keyPath: key] = command[keyPath: key] || flag
+            } else if name.hasSuffix("password") || name == "token" {
+                problems.append("\(path): \(name): secrets are named by file (\(name)_file), never written in the configuration")
+            } else {
+                problems.append("\(path): \(name): unknown member (expected \((strings.keys.sorted() + defaulted.keys.sorted() + flags.keys.sorted()).joined(separator: ", ")))")
+            }
+        }
+        if !problems.isEmpty { throw CommandFailure.usage("--config: \(problems.count) problem(s):\n" + problems.joined(separator: "\n")) }
+    }
+}
+
 /// The socket flag every agent subcommand shares.
 struct AgentSocketOption: ParsableArguments {
     @Option(name: .customLong("socket"), help: ArgumentHelp("The agent's control socket (default: $EMIT_AGENT_SOCKET, else \(AgentSocket.defaultPath)).", valueName: "PATH"))
@@ -97,7 +147,16 @@ struct AgentServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("metrics-allow-remote"), help: "Allow --metrics-listen on an address that is not loopback (the metrics carry no token).")
     var metricsAllowRemote = false
 
+    @Option(name: .customLong("config"), help: ArgumentHelp("A JSON file whose members are these flags' names with underscores (\"socket_group\": \"emit\"); flags given here win.", valueName: "FILE"))
+    var config: String?
+
     func run() async throws {
+        var command = self
+        if let config { try AgentConfigFile.apply(config, to: &command) }
+        try await command.serve()
+    }
+
+    private func serve() async throws {
         let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
         let metricsAddress = try metricsListen.map { try Self.address($0) }
         if let metricsAddress, !metricsAllowRemote, !Self.isLoopback(metricsAddress.host) {
