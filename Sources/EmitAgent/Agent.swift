@@ -10,14 +10,20 @@ public struct AgentConfiguration: Sendable {
     public var nodeID: String
     /// Sampling interval in seconds; also how often the state is checkpointed.
     public var interval: Double
+    /// Begins and ends within this long of a round share it (see `ContinuousSampler`).
+    public var sharedRoundAge: Double
 
-    public init(stateDirectory: String, nodeID: String, interval: Double = 1) {
+    public init(stateDirectory: String, nodeID: String, interval: Double = 1, sharedRoundAge: Double = 0.001) {
         self.stateDirectory = stateDirectory
         self.nodeID = nodeID
         self.interval = interval
+        self.sharedRoundAge = sharedRoundAge
     }
 
-    public var stateFile: String { stateDirectory + "/agent-state.json" }
+    /// Open runs: written when a run begins or ends, before the request is answered.
+    public var runsFile: String { stateDirectory + "/agent-runs.json" }
+    /// Each device's totals and last reading: written every interval.
+    public var samplerFile: String { stateDirectory + "/agent-sampler.json" }
 }
 
 /// A run the agent meters: who began it, which devices, and the mark it began at.
@@ -72,13 +78,18 @@ public struct RunResult: Sendable {
 public final class Agent: @unchecked Sendable {
     public let configuration: AgentConfiguration
     public let sampler: ContinuousSampler
-    private let lock = NSLock()
+    /// Guards the runs and the checkpoint bookkeeping; the writer waits on it too.
+    private let state = NSCondition()
     private var runs: [String: AgentRun] = [:]
     /// Open runs per device key, now.
     private var openOnDevice: [String: Int] = [:]
-    private var checkpointThread: Thread?
-    private let stopSignal = DispatchSemaphore(value: 0)
+    /// Changes to the runs, and how many of them are on disk: a begin or end is answered only
+    /// once its change is durable. Requests arriving while a write runs share the next one.
+    private var runsChanged = 0
+    private var runsDurable = 0
+    private var started = false
     private var stopped = false
+    private var writerDone = DispatchSemaphore(value: 0)
     /// The last checkpoint failure, for health.
     private var checkpointFailure: String?
 
@@ -86,9 +97,10 @@ public final class Agent: @unchecked Sendable {
     /// last reading.
     public init(configuration: AgentConfiguration, meters: [EnergyMeter]) throws {
         self.configuration = configuration
-        let stored = try Self.load(configuration.stateFile)
-        sampler = ContinuousSampler(meters: meters, interval: configuration.interval, resume: stored?.sampler)
-        for run in stored?.runs ?? [] {
+        let checkpoint = try Self.load(ContinuousSampler.Checkpoint.self, configuration.samplerFile)
+        sampler = ContinuousSampler(meters: meters, interval: configuration.interval, resume: checkpoint,
+                                    sharedRoundAge: configuration.sharedRoundAge)
+        for run in try Self.load([AgentRun].self, configuration.runsFile) ?? [] {
             runs[run.runID] = run
             for key in run.scope { openOnDevice[key, default: 0] += 1 }
         }
@@ -96,30 +108,70 @@ public final class Agent: @unchecked Sendable {
 
     public var devices: [MeteredDevice] { sampler.devices }
 
-    /// Starts sampling and checkpointing.
+    /// Starts sampling, and the writer: the sampler's checkpoint every interval, the runs as
+    /// soon as they change.
     public func start() {
         sampler.start()
-        try? checkpoint()
-        let thread = Thread { [self] in
-            while stopSignal.wait(timeout: .now() + configuration.interval) == .timedOut {
-                do { try checkpoint() } catch { lock.withLock { checkpointFailure = "\(error)" } }
-            }
-        }
+        state.withLock { started = true }
+        let thread = Thread { [self] in writeLoop() }
         thread.name = "emit-agent-checkpoint"
         thread.start()
-        checkpointThread = thread
     }
 
-    /// Stops sampling after a last checkpoint; open runs stay in the state file.
+    /// Stops sampling after a last checkpoint; open runs stay in the state files.
     public func stop() {
-        lock.lock()
-        let first = !stopped
+        state.lock()
+        let wasRunning = started && !stopped
         stopped = true
-        lock.unlock()
-        guard first else { return }
-        stopSignal.signal()
+        state.broadcast()
+        state.unlock()
+        guard wasRunning else { return }
+        writerDone.wait()
         sampler.stop()
         try? checkpoint()
+    }
+
+    private func writeLoop() {
+        defer { writerDone.signal() }
+        var nextSampler = Date()
+        while true {
+            state.lock()
+            while !stopped, runsChanged == runsDurable, Date() < nextSampler { _ = state.wait(until: nextSampler) }
+            if stopped { state.unlock(); return }
+            let runsToWrite = runsChanged > runsDurable ? (generation: runsChanged, runs: Array(runs.values)) : nil
+            state.unlock()
+            do {
+                if let runsToWrite {
+                    try Self.store(runsToWrite.runs, at: configuration.runsFile, folder: configuration.stateDirectory)
+                    state.withLock {
+                        runsDurable = max(runsDurable, runsToWrite.generation)
+                        state.broadcast()
+                    }
+                }
+                if Date() >= nextSampler {
+                    try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
+                    nextSampler = Date().addingTimeInterval(configuration.interval)
+                }
+                state.withLock { checkpointFailure = nil }
+            } catch {
+                state.withLock {
+                    checkpointFailure = "\(error)"
+                    // Requests waiting on a write that cannot happen are answered; health says why.
+                    runsDurable = runsChanged
+                    state.broadcast()
+                }
+                Thread.sleep(forTimeInterval: min(1, configuration.interval))
+            }
+        }
+    }
+
+    /// Called with `state` locked after a change to the runs: waits until it is on disk.
+    private func changedRunsLocked() {
+        runsChanged += 1
+        let mine = runsChanged
+        guard started, !stopped else { return }
+        state.broadcast()
+        while runsDurable < mine, !stopped { state.wait() }
     }
 
     // MARK: - Runs
@@ -129,9 +181,9 @@ public final class Agent: @unchecked Sendable {
         try Self.check(labels: labels)
         let resolved = try DeviceScope.resolve(request, devices: sampler.devices)
         let mark = sampler.mark()
-        lock.lock()
+        state.lock()
+        defer { state.unlock() }
         guard runs[runID] == nil else {
-            lock.unlock()
             throw AgentError(status: 409, code: "run_exists", field: "run_id", message: "run \"\(runID)\" is already open")
         }
         var run = AgentRun(runID: runID, uid: uid, scope: resolved.keys, labels: labels, begin: mark, sharedBy: [:], notes: resolved.notes)
@@ -145,8 +197,7 @@ public final class Agent: @unchecked Sendable {
             }
         }
         runs[runID] = run
-        lock.unlock()
-        try? checkpoint()
+        changedRunsLocked()
         return run
     }
 
@@ -155,9 +206,9 @@ public final class Agent: @unchecked Sendable {
     public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
         _ = try show(runID: runID, uid: uid)
         let mark = sampler.mark()
-        lock.lock()
+        state.lock()
         guard let run = runs.removeValue(forKey: runID) else {
-            lock.unlock()
+            state.unlock()
             throw AgentError.notFound(runID)
         }
         if continuing {
@@ -167,16 +218,15 @@ public final class Agent: @unchecked Sendable {
         } else {
             for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
         }
-        lock.unlock()
-        let result = events(of: run, to: mark)
-        try? checkpoint()
-        return result
+        changedRunsLocked()
+        state.unlock()
+        return events(of: run, to: mark)
     }
 
     /// The run, to its owner or root.
     public func show(runID: String, uid: UInt32) throws(AgentError) -> AgentRun {
-        lock.lock()
-        defer { lock.unlock() }
+        state.lock()
+        defer { state.unlock() }
         guard let run = runs[runID] else { throw AgentError.notFound(runID) }
         guard uid == 0 || uid == run.uid else {
             throw AgentError(status: 403, code: "forbidden", field: "run_id", message: "run \"\(runID)\" belongs to uid \(run.uid); only it or root may read or end it")
@@ -186,13 +236,13 @@ public final class Agent: @unchecked Sendable {
 
     /// Open runs: the caller's own, or all of them for root.
     public func openRuns(uid: UInt32) -> [AgentRun] {
-        lock.lock()
-        defer { lock.unlock() }
+        state.lock()
+        defer { state.unlock() }
         return runs.values.filter { uid == 0 || $0.uid == uid }.sorted { $0.runID < $1.runID }
     }
 
-    public var openRunCount: Int { lock.withLock { runs.count } }
-    public var lastCheckpointFailure: String? { lock.withLock { checkpointFailure } }
+    public var openRunCount: Int { state.withLock { runs.count } }
+    public var lastCheckpointFailure: String? { state.withLock { checkpointFailure } }
 
     private func events(of run: AgentRun, to end: ContinuousSampler.Mark) -> RunResult {
         guard run.begin.timestamp < end.timestamp else { return RunResult(run: run, events: [], withheld: [], window: nil) }
@@ -249,19 +299,18 @@ public final class Agent: @unchecked Sendable {
 
     // MARK: - State
 
-    struct State: Codable {
-        var version = 1
-        var sampler: ContinuousSampler.Checkpoint
-        var runs: [AgentRun]
+    /// Writes both state files now (a test's stand-in for the writer's next round).
+    public func checkpoint() throws {
+        let runs = state.withLock { Array(self.runs.values) }
+        try Self.store(runs, at: configuration.runsFile, folder: configuration.stateDirectory)
+        try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
     }
 
-    /// Writes the state file durably: a new file fsynced, renamed over the old, the folder fsynced.
-    public func checkpoint() throws {
-        let state = lock.withLock { State(sampler: sampler.checkpoint(), runs: Array(runs.values)) }
+    /// Writes a file durably: a new file fsynced, renamed over the old, the folder fsynced.
+    static func store(_ value: some Encodable, at path: String, folder: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(state)
-        let path = configuration.stateFile
+        let data = try encoder.encode(value)
         let temporary = path + ".new"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError(status: 500, code: "state", message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
@@ -271,14 +320,14 @@ public final class Agent: @unchecked Sendable {
         guard written == data.count, synced, rename(temporary, path) == 0 else {
             throw AgentError(status: 500, code: "state", message: "cannot store \(path): \(String(cString: strerror(errno)))")
         }
-        let folder = open(configuration.stateDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folder >= 0 { _ = fsync(folder); close(folder) }
+        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 { _ = fsync(directory); close(directory) }
     }
 
-    static func load(_ path: String) throws -> State? {
+    static func load<T: Decodable>(_ type: T.Type, _ path: String) throws -> T? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
-            return try JSONDecoder().decode(State.self, from: data)
+            return try JSONDecoder().decode(T.self, from: data)
         } catch {
             throw AgentError(status: 500, code: "state", message: "\(path) is not an agent state file (\(error)); move it aside to start afresh")
         }

@@ -55,7 +55,9 @@ public final class ContinuousSampler: @unchecked Sendable {
 
     /// `resume`: a checkpoint of an earlier process on this node; devices found in it go on
     /// from their stored totals and last counter reading.
-    public init(meters: [EnergyMeter], interval: Double, resume: Checkpoint? = nil, bootID: String? = ContinuousSampler.currentBootID()) {
+    public init(meters: [EnergyMeter], interval: Double, resume: Checkpoint? = nil, bootID: String? = ContinuousSampler.currentBootID(),
+                sharedRoundAge: Double = 0.001) {
+        self.sharedRoundAge = UInt64(sharedRoundAge * 1e9)
         rounds = SampleRounds(meters: meters)
         keys = rounds.devices.map(Self.key)
         self.bootID = bootID
@@ -108,11 +110,17 @@ public final class ContinuousSampler: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// A round now, and every device's totals at it.
+    /// Marks that arrive together share a round: one taken at most this long ago (nanoseconds)
+    /// is reused, so a burst of runs beginning and ending costs a round per millisecond, not per
+    /// request. The mark then stands where that round was taken.
+    private let sharedRoundAge: UInt64
+
+    /// A round now (or one taken within the last millisecond), and every device's totals at it.
     public func mark() -> Mark {
         lock.lock()
         defer { lock.unlock() }
-        let time = roundLocked(deadline: true)
+        let now = MonotonicClock.nanoseconds()
+        let time = roundsTaken > 0 && now &- lastRoundMono <= sharedRoundAge ? lastRoundMono : roundLocked(deadline: true)
         let marks = rounds.mark(at: time)
         return Mark(wallNanoseconds: wall(time), devices: Dictionary(uniqueKeysWithValues: zip(keys, marks)))
     }

@@ -46,7 +46,7 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
 
 @Suite(.serialized) struct AgentTests {
     func agent(_ dir: TemporaryDirectory, _ meters: [EnergyMeter]) throws -> Agent {
-        let agent = try Agent(configuration: AgentConfiguration(stateDirectory: dir.path, nodeID: "node-1", interval: 3600), meters: meters)
+        let agent = try Agent(configuration: AgentConfiguration(stateDirectory: dir.path, nodeID: "node-1", interval: 3600, sharedRoundAge: 0), meters: meters)
         agent.start()
         return agent
     }
@@ -137,7 +137,7 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
     @Test func aCorruptStateFileIsRefusedNotOverwritten() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = try dir.write("agent-state.json", "{not json")
+        let path = try dir.write("agent-runs.json", "{not json")
         #expect(throws: AgentError.self) { _ = try Agent(configuration: AgentConfiguration(stateDirectory: dir.path, nodeID: "n"), meters: []) }
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "{not json")
     }

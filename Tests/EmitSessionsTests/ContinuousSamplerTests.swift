@@ -30,7 +30,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
 
     @Test func overlappingWindowsAreDifferencesOfOneSampler() throws {
         let meter = HandCounter()
-        let sampler = ContinuousSampler(meters: [meter], interval: 3600)
+        let sampler = ContinuousSampler(meters: [meter], interval: 3600, sharedRoundAge: 0)
         sampler.start()
         defer { sampler.stop() }
         let a = sampler.mark()
@@ -50,7 +50,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
 
     @Test func aRestartInTheSameBootKeepsTheDeltaAcrossTheDowntime() throws {
         let meter = HandCounter(start: 5_000_000)
-        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "boot-1")
+        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "boot-1", sharedRoundAge: 0)
         first.start()
         meter.set(6_000_000)
         let begin = first.mark()
@@ -61,7 +61,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
         // The agent is gone (kill -9) while the counter goes on.
         meter.set(9_500_000)
         Thread.sleep(forTimeInterval: 0.05)
-        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "boot-1")
+        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "boot-1", sharedRoundAge: 0)
         second.start()
         defer { second.stop() }
         meter.set(10_000_000)
@@ -74,7 +74,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
 
     @Test func aRebootSaysSoAndCountsFromZero() throws {
         let meter = HandCounter(start: 5_000_000)
-        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "boot-1")
+        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "boot-1", sharedRoundAge: 0)
         first.start()
         let begin = first.mark()
         meter.set(8_000_000)
@@ -82,7 +82,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
         let checkpoint = first.checkpoint()
         first.stop()
         meter.set(500_000)  // the node rebooted: the counter restarted from zero
-        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "boot-2")
+        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "boot-2", sharedRoundAge: 0)
         second.start()
         defer { second.stop() }
         meter.set(1_500_000)
@@ -96,7 +96,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
     @Test func aDowntimeLongEnoughForTwoWrapsIsAGap() throws {
         // A 1 J range: at the plausible 1500 W it can wrap in under a millisecond.
         let meter = HandCounter(start: 100_000, range: 1_000_000)
-        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "b")
+        let first = ContinuousSampler(meters: [meter], interval: 3600, bootID: "b", sharedRoundAge: 0)
         first.start()
         let begin = first.mark()
         meter.set(300_000)
@@ -105,7 +105,7 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
         first.stop()
         Thread.sleep(forTimeInterval: 0.01)
         meter.set(400_000)
-        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "b")
+        let second = ContinuousSampler(meters: [meter], interval: 3600, resume: checkpoint, bootID: "b", sharedRoundAge: 0)
         second.start()
         defer { second.stop() }
         meter.set(450_000)
@@ -117,12 +117,26 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
 
     @Test func marksAndCheckpointsSurviveJSON() throws {
         let meter = HandCounter(start: 1)
-        let sampler = ContinuousSampler(meters: [meter], interval: 3600, bootID: "b")
+        let sampler = ContinuousSampler(meters: [meter], interval: 3600, bootID: "b", sharedRoundAge: 0)
         sampler.start()
         defer { sampler.stop() }
         let mark = sampler.mark()
         let checkpoint = sampler.checkpoint()
         #expect(try JSONDecoder().decode(ContinuousSampler.Mark.self, from: JSONEncoder().encode(mark)) == mark)
         #expect(try JSONDecoder().decode(ContinuousSampler.Checkpoint.self, from: JSONEncoder().encode(checkpoint)) == checkpoint)
+    }
+}
+
+@Suite struct SharedRoundTests {
+    @Test func marksWithinAMillisecondShareARound() throws {
+        let meter = HandCounter(start: 0)
+        let sampler = ContinuousSampler(meters: [meter], interval: 3600, sharedRoundAge: 60)
+        sampler.start()
+        defer { sampler.stop() }
+        let a = sampler.mark()
+        meter.set(1_000_000)
+        let b = sampler.mark()
+        #expect(a == b, "the second mark stands where the first round was taken")
+        #expect(sampler.totals().rounds == 1)
     }
 }

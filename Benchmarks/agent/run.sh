@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The node agent (node build, scripts/build-node.sh) on a 2-socket RAPL tree + 8 stand-in GPUs
+# drawing 250 W each (FAKE_NVML_WATTS): its CPU and peak RSS sampling at 1 Hz, the latency of
+# begin+end over the socket with 100 concurrent clients, and its CPU with 1 and with 1000 runs
+# open, side by side. usage: Benchmarks/agent/run.sh [SECONDS=60]   (root: the agent's socket)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-60}
+work=$(mktemp -d)
+agent_pid=""
+trap '[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null; rm -rf "$work"' EXIT
+cc=$(command -v cc || command -v clang)
+root=$work/sys/class/powercap
+devs=$work/sys/devices/virtual/powercap/intel-rapl
+mkdir -p "$root"
+for p in 0 1; do
+  mkdir -p "$devs/intel-rapl:$p/intel-rapl:$p:0"
+  echo "package-$p" > "$devs/intel-rapl:$p/name"; echo 123456789 > "$devs/intel-rapl:$p/energy_uj"
+  echo 262143328850 > "$devs/intel-rapl:$p/max_energy_range_uj"
+  echo dram > "$devs/intel-rapl:$p/intel-rapl:$p:0/name"; echo 2345678 > "$devs/intel-rapl:$p/intel-rapl:$p:0/energy_uj"
+  echo 65712999613 > "$devs/intel-rapl:$p/intel-rapl:$p:0/max_energy_range_uj"
+  ln -s "../../devices/virtual/powercap/intel-rapl/intel-rapl:$p" "$root/intel-rapl:$p"
+  ln -s "../../devices/virtual/powercap/intel-rapl/intel-rapl:$p/intel-rapl:$p:0" "$root/intel-rapl:$p:0"
+done
+nvml=$work/nvml
+mkdir -p "$nvml/lib"
+"$cc" -shared -fPIC -O2 -o "$nvml/lib/libnvidia-ml.so.1" Tests/EmitMetersTests/Fixtures/fake_nvml.c
+echo 8 > "$nvml/count"
+for g in 0 1 2 3 4 5 6 7; do
+  mkdir -p "$nvml/gpu$g"; echo "GPU-0000000$g-aaaa-bbbb-cccc-dddddddddddd" > "$nvml/gpu$g/uuid"
+  echo "Bench GPU" > "$nvml/gpu$g/name"; echo 987654321 > "$nvml/gpu$g/energy_mj"
+done
+export EMIT_POWERCAP_ROOT=$root EMIT_NVML_LIBRARY=$nvml/lib/libnvidia-ml.so.1 FAKE_NVML_DIR=$nvml EMIT_NODE_ID=bench \
+  FAKE_NVML_WATTS=250 EMIT_HOME=$work/home
+node=$(scripts/build-node.sh 2>/dev/null)
+socket=$work/agent.sock
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+measure() {  # measure LABEL: CPU share of one core and peak RSS of the agent over SECS
+  local t0 t1 c0 c1 hz
+  hz=$(getconf CLK_TCK)
+  c0=$(cpu_ticks "$agent_pid"); t0=$(date +%s.%N)
+  sleep "$SECS"
+  c1=$(cpu_ticks "$agent_pid"); t1=$(date +%s.%N)
+  awk -v l="$1" -v c="$((c1 - c0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" -v rss="$(awk '/VmHWM/ {print $2}' "/proc/$agent_pid/status")" \
+    'BEGIN { printf "%s: CPU %.0f ms in %.1f s = %.3f%% of one core; peak RSS %d KiB\n", l, c * 1000 / hz, t1 - t0, c / hz / (t1 - t0) * 100, rss }'
+}
+start_agent() {
+  rm -rf "$work/home"
+  "$node" agent --socket "$socket" --interval 1s 2>"$work/agent.log" &
+  agent_pid=$!
+  for _ in $(seq 100); do [ -S "$socket" ] && "$node" agent status --socket "$socket" >/dev/null 2>&1 && break; sleep 0.1; done
+  sleep 5  # past start-up
+}
+stop_agent() { kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
+start_agent
+"$node" agent status --socket "$socket" | head -1
+measure "agent, 12 devices at 1 Hz, no run open"
+python3 Benchmarks/agent/socket_clients.py "$socket" --clients 100 --pairs 20 --prefix warm >/dev/null
+for round in 1 2 3; do
+  python3 Benchmarks/agent/socket_clients.py "$socket" --clients 100 --pairs 20 --prefix "r$round"
+done
+python3 Benchmarks/agent/socket_clients.py "$socket" --open 1 --prefix one >/dev/null
+measure "agent, 1 run open"
+python3 Benchmarks/agent/socket_clients.py "$socket" --open 999 --prefix many >/dev/null
+measure "agent, 1000 runs open"
+stop_agent
