@@ -87,6 +87,9 @@ public final class Agent: @unchecked Sendable {
     /// once its change is durable. Requests arriving while a write runs share the next one.
     private var runsChanged = 0
     private var runsDurable = 0
+    /// Requests (from the server's event loops, which must never block) waiting for their change
+    /// to be on disk: resumed by the writer.
+    private var durabilityWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var started = false
     private var stopped = false
     private var writerDone = DispatchSemaphore(value: 0)
@@ -124,7 +127,10 @@ public final class Agent: @unchecked Sendable {
         let wasRunning = started && !stopped
         stopped = true
         state.broadcast()
+        let waiting = durabilityWaiters.map(\.continuation)
+        durabilityWaiters.removeAll()
         state.unlock()
+        for continuation in waiting { continuation.resume() }
         guard wasRunning else { return }
         writerDone.wait()
         sampler.stop()
@@ -143,40 +149,99 @@ public final class Agent: @unchecked Sendable {
             do {
                 if let runsToWrite {
                     try Self.store(runsToWrite.runs, at: configuration.runsFile, folder: configuration.stateDirectory)
-                    state.withLock {
-                        runsDurable = max(runsDurable, runsToWrite.generation)
-                        state.broadcast()
-                    }
+                    markDurable(runsToWrite.generation)
                 }
                 if Date() >= nextSampler {
-                    try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
+                    // Not fsynced: it serves restarts of the process, which the page cache
+                    // survives; a power loss reboots the node, and its counters restart anyway.
+                    try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory, sync: false)
                     nextSampler = Date().addingTimeInterval(configuration.interval)
                 }
                 state.withLock { checkpointFailure = nil }
             } catch {
-                state.withLock {
-                    checkpointFailure = "\(error)"
-                    // Requests waiting on a write that cannot happen are answered; health says why.
-                    runsDurable = runsChanged
-                    state.broadcast()
-                }
+                // Requests waiting on a write that cannot happen are answered; health says why.
+                state.withLock { checkpointFailure = "\(error)" }
+                markDurable(state.withLock { runsChanged })
                 Thread.sleep(forTimeInterval: min(1, configuration.interval))
             }
         }
     }
 
-    /// Called with `state` locked after a change to the runs: waits until it is on disk.
-    private func changedRunsLocked() {
-        runsChanged += 1
-        let mine = runsChanged
-        guard started, !stopped else { return }
+    private func markDurable(_ generation: Int) {
+        state.lock()
+        runsDurable = max(runsDurable, generation)
+        var ready: [CheckedContinuation<Void, Never>] = []
+        durabilityWaiters.removeAll { waiter in
+            guard waiter.generation <= runsDurable else { return false }
+            ready.append(waiter.continuation)
+            return true
+        }
         state.broadcast()
-        while runsDurable < mine, !stopped { state.wait() }
+        state.unlock()
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Called with `state` locked after a change to the runs: its generation, the writer woken.
+    private func changedRunsLocked() -> Int {
+        runsChanged += 1
+        state.broadcast()
+        return runsChanged
+    }
+
+    /// Blocks until `generation` is on disk (for callers on threads of their own).
+    private func waitDurable(_ generation: Int) {
+        state.lock()
+        while started, !stopped, runsDurable < generation { state.wait() }
+        state.unlock()
+    }
+
+    /// Suspends until `generation` is on disk, blocking no thread.
+    private func durable(_ generation: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            state.lock()
+            if !started || stopped || runsDurable >= generation {
+                state.unlock()
+                continuation.resume()
+                return
+            }
+            durabilityWaiters.append((generation, continuation))
+            state.unlock()
+        }
+    }
+
+    /// `begin`, answered once the run is on disk, without blocking the caller's thread.
+    public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) async throws(AgentError) -> AgentRun {
+        let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
+        await durable(generation)
+        return run
+    }
+
+    /// `end`, answered once the change is on disk, without blocking the caller's thread.
+    public func end(runID: String, uid: UInt32, continuing: Bool = false) async throws(AgentError) -> RunResult {
+        let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
+        await durable(generation)
+        return result
+    }
+
+    /// Opens the run and returns once it is on disk.
+    public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> AgentRun {
+        let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
+        waitDurable(generation)
+        return run
+    }
+
+    /// Ends the run and returns its events once the change is on disk: one event per device in
+    /// scope with measured energy. `continuing`: the run goes on from this very mark
+    /// (consecutive windows that tile a run).
+    public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
+        let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
+        waitDurable(generation)
+        return result
     }
 
     // MARK: - Runs
 
-    public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> AgentRun {
+    private func openRun(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> (AgentRun, Int) {
         try Self.check(runID: runID)
         try Self.check(labels: labels)
         let resolved = try DeviceScope.resolve(request, devices: sampler.devices)
@@ -197,13 +262,10 @@ public final class Agent: @unchecked Sendable {
             }
         }
         runs[runID] = run
-        changedRunsLocked()
-        return run
+        return (run, changedRunsLocked())
     }
 
-    /// Ends the run and returns its events, one per device in scope with measured energy.
-    /// `continuing`: the run goes on from this very mark (consecutive windows that tile a run).
-    public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
+    private func closeRun(runID: String, uid: UInt32, continuing: Bool) throws(AgentError) -> (RunResult, Int) {
         _ = try show(runID: runID, uid: uid)
         let mark = sampler.mark()
         state.lock()
@@ -218,9 +280,9 @@ public final class Agent: @unchecked Sendable {
         } else {
             for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
         }
-        changedRunsLocked()
+        let generation = changedRunsLocked()
         state.unlock()
-        return events(of: run, to: mark)
+        return (events(of: run, to: mark), generation)
     }
 
     /// The run, to its owner or root.
@@ -306,8 +368,9 @@ public final class Agent: @unchecked Sendable {
         try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
     }
 
-    /// Writes a file durably: a new file fsynced, renamed over the old, the folder fsynced.
-    static func store(_ value: some Encodable, at path: String, folder: String) throws {
+    /// Writes a file atomically (a new file renamed over the old) and, with `sync`, durably (the
+    /// file and its folder fsynced).
+    static func store(_ value: some Encodable, at path: String, folder: String, sync: Bool = true) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(value)
@@ -315,11 +378,12 @@ public final class Agent: @unchecked Sendable {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AgentError(status: 500, code: "state", message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
+        let synced = !sync || fsync(fd) == 0
         close(fd)
         guard written == data.count, synced, rename(temporary, path) == 0 else {
             throw AgentError(status: 500, code: "state", message: "cannot store \(path): \(String(cString: strerror(errno)))")
         }
+        guard sync else { return }
         let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 { _ = fsync(directory); close(directory) }
     }

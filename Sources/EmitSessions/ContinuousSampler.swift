@@ -89,7 +89,7 @@ public final class ContinuousSampler: @unchecked Sendable {
         lock.lock()
         precondition(!started, "a ContinuousSampler starts once")
         started = true
-        roundLocked(deadline: true)
+        roundLocked(waitForNetwork: true)
         lock.unlock()
         guard !rounds.devices.isEmpty else { finished.signal(); return }
         let thread = Thread { [self] in loop() }
@@ -120,7 +120,7 @@ public final class ContinuousSampler: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let now = MonotonicClock.nanoseconds()
-        let time = roundsTaken > 0 && now &- lastRoundMono <= sharedRoundAge ? lastRoundMono : roundLocked(deadline: true)
+        let time = roundsTaken > 0 && now &- lastRoundMono <= sharedRoundAge ? lastRoundMono : roundLocked(waitForNetwork: false)
         let marks = rounds.mark(at: time)
         return Mark(wallNanoseconds: wall(time), devices: Dictionary(uniqueKeysWithValues: zip(keys, marks)))
     }
@@ -168,10 +168,12 @@ public final class ContinuousSampler: @unchecked Sendable {
 
     private func wall(_ mono: UInt64) -> Int64 { wallZero + Int64(bitPattern: mono &- monoZero) }
 
+    /// A round now. Periodic rounds wait for network meters up to the next tick; a mark waits
+    /// for none (a request is answered now; a network meter's answer joins when it arrives).
     @discardableResult
-    private func roundLocked(deadline: Bool) -> UInt64 {
+    private func roundLocked(waitForNetwork: Bool) -> UInt64 {
         let time = MonotonicClock.nanoseconds()
-        rounds.sampleAll(at: time, deadline: deadline ? time + UInt64(intervalSeconds * 1e9) : nil)
+        rounds.sampleAll(at: time, deadline: time + (waitForNetwork ? UInt64(intervalSeconds * 1e9) : 0))
         roundsTaken += 1
         lastRoundMono = time
         return time
@@ -186,7 +188,7 @@ public final class ContinuousSampler: @unchecked Sendable {
             if next > now { _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(next - now, UInt64(Int.max))))) }
             lock.lock()
             if stopRequested { lock.unlock(); return }
-            let time = roundLocked(deadline: true)
+            let time = roundLocked(waitForNetwork: true)
             lock.unlock()
             while next <= time { next += step }
         }
