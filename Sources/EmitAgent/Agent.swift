@@ -338,8 +338,8 @@ public final class Agent: @unchecked Sendable {
     // MARK: - Validation
 
     static func check(runID: String) throws(AgentError) {
-        guard !runID.isEmpty, runID.count <= 256, !runID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw AgentError(status: 400, code: "bad_run_id", field: "run_id", message: "run_id must be 1-256 characters without control characters")
+        if let problem = Contract.runIDProblem(runID) {
+            throw AgentError(status: 400, code: "bad_run_id", field: "run_id", message: "run_id \(problem)")
         }
     }
 

@@ -89,7 +89,7 @@ public final class MeteringSession: @unchecked Sendable {
     /// The requested interval, shortened where a counter could wrap twice between samples.
     static func interval(_ requested: Double, meters: [EnergyMeter]) -> (Double, String?) {
         guard let safe = meters.compactMap(\.longestSafeInterval).min(), safe < requested else { return (requested, nil) }
-        return (safe, String(format: "sampling every %.3g s instead of %.3g s so that a counter cannot wrap twice between samples", safe, requested))
+        return (safe, String(format: "sampling every %g s instead of %g s so that a counter cannot wrap twice between samples", safe, requested))
     }
 
     public var meteredDevices: [MeteredDevice] { rounds.devices }

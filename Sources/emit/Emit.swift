@@ -44,8 +44,12 @@ struct Emit: AsyncParsableCommand {
                 Glibc.exit(0)
             }
             if !message.isEmpty { Console.error(message) }
+            let isRun = CommandLine.arguments.dropFirst().first == RunCommand.configuration.commandName
+            if isRun, message.contains("nexpected argument") {
+                Console.error("Hint: the command to meter goes after --: emit run --run-id ID [options] -- COMMAND [ARG...]")
+            }
             // `emit run` never started its command: 125, as env(1) and timeout(1) do.
-            if CommandLine.arguments.dropFirst().first == RunCommand.configuration.commandName {
+            if isRun {
                 Glibc.exit(RunCommand.failedToStart)
             }
             Glibc.exit(code == .validationFailure ? 2 : code.rawValue)

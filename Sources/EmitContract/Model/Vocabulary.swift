@@ -9,6 +9,16 @@ public enum Contract {
     public static let maximumLabels = 32
     public static let maximumLabelValueLength = 256
     public static let maximumIdentifierLength = 256
+
+    /// Why `id` cannot be a `compute_assignment_run_id` (empty, too long, control characters),
+    /// or nil: the validator's rule, for whoever wants to check before metering.
+    public static func runIDProblem(_ id: String) -> String? {
+        let length = id.unicodeScalars.count
+        if length == 0 { return "must not be empty" }
+        if length > maximumIdentifierLength { return "has \(length) characters; at most \(maximumIdentifierLength) are allowed" }
+        if id.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) { return "must not contain control characters" }
+        return nil
+    }
 }
 
 public enum Grain: String, Sendable, CaseIterable, Codable {

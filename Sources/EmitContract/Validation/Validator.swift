@@ -341,21 +341,10 @@ private struct EventCheck {
         }
     }
 
-    static func hasControlCharacter(_ text: String) -> Bool {
-        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
-    }
-
     mutating func runGrain(_ m: Slots<TopField>, source: EnergySource?, tier: Provenance?, energy: Double?, pue: Bool?) {
         if let value = m[.compute_assignment_run_id] {
-            if let id = string(value, "compute_assignment_run_id") {
-                let length = id.unicodeScalars.count
-                if length == 0 {
-                    add(.missingRunID, "compute_assignment_run_id", "must not be empty")
-                } else if length > Contract.maximumIdentifierLength {
-                    add(.missingRunID, "compute_assignment_run_id", "has \(length) characters; at most \(Contract.maximumIdentifierLength) are allowed")
-                } else if Self.hasControlCharacter(id) {
-                    add(.missingRunID, "compute_assignment_run_id", "must not contain control characters")
-                }
+            if let id = string(value, "compute_assignment_run_id"), let problem = Contract.runIDProblem(id) {
+                add(.missingRunID, "compute_assignment_run_id", problem)
             }
         } else {
             add(.missingRunID, "compute_assignment_run_id", "run-grain events must name the compute assignment run they measured")

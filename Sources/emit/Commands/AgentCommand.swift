@@ -124,7 +124,7 @@ struct AgentServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("socket-group"), help: ArgumentHelp("Group allowed to use the socket (mode 0660); without it only root can.", valueName: "GROUP"))
     var socketGroup: String?
 
-    @Option(help: ArgumentHelp("Sampling and checkpoint interval (1s, 500ms, ...).", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling and checkpoint interval (1s, 500ms, ...).", valueName: "D"))
     var interval: String = "1s"
 
     @OptionGroup var meters: MeterOptions

@@ -259,10 +259,10 @@ struct FacilityCollectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The JSON configuration: facility and meters.", valueName: "FILE"))
     var config: String
 
-    @Option(help: ArgumentHelp("Sampling interval of every meter.", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling interval of every meter.", valueName: "D"))
     var interval: String = "10s"
 
-    @Option(help: ArgumentHelp("Length of each emitted window.", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Length of each emitted window.", valueName: "D"))
     var window: String = "15m"
 
     @Option(help: ArgumentHelp("Stop after N whole windows (default: run until interrupted).", valueName: "N"))

@@ -24,8 +24,13 @@ struct OutboxLocation: ParsableArguments {
     @Option(name: .customLong("outbox"), help: ArgumentHelp("The outbox database (default: $EMIT_HOME/outbox.sqlite).", valueName: "FILE"))
     var path: String?
 
-    func open() throws -> EventDatabase {
+    /// `mustExist`: a command that only reads (status, export, flush) refuses an outbox named
+    /// with --outbox that is not there, rather than creating an empty one and reporting on it.
+    func open(mustExist: Bool = false) throws -> EventDatabase {
         let file = path ?? EmitHome.outboxPath
+        if mustExist, let path, !FileManager.default.fileExists(atPath: path) {
+            throw CommandFailure.usage("--outbox: \(path) does not exist (an outbox is created by the commands that write events: emit run, emit outbox add)")
+        }
         do { return try EventDatabase(path: file) } catch {
             throw CommandFailure.usage("\(error)")
         }
@@ -116,7 +121,7 @@ struct OutboxStatus: ParsableCommand {
     var json = false
 
     func run() throws {
-        let database = try outbox.open()
+        let database = try outbox.open(mustExist: true)
         let counts: EventDatabase.Counts
         do { counts = try database.counts() } catch { throw CommandFailure.usage("outbox status: \(error)") }
         let age = counts.oldestPendingAddedAt.map { max(0, Date().timeIntervalSince($0)) }
@@ -154,7 +159,7 @@ struct OutboxExport: ParsableCommand {
     }
 
     func run() throws {
-        let database = try outbox.open()
+        let database = try outbox.open(mustExist: true)
         var handle: FileHandle?
         if destination != "-" {
             if !FileManager.default.fileExists(atPath: destination), !FileManager.default.createFile(atPath: destination, contents: nil) {
@@ -209,7 +214,7 @@ struct OutboxFlush: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: ArgumentHelp("A file holding the bearer token.", valueName: "FILE"))
     var tokenFile: String?
 
-    @Option(help: "Events per request (about 3.5 MB of JSON at 5000; a receiver answering 413 makes it halve).")
+    @Option(help: ArgumentHelp("Events per request (about 3.5 MB of JSON at 5000; a receiver answering 413 makes it halve).", valueName: "N"))
     var batch: Int = FlushOptions.defaultBatchSize
 
     @Flag(help: "Keep running and deliver new events as they arrive.")
@@ -224,7 +229,7 @@ struct OutboxFlush: AsyncParsableCommand {
     @Flag(help: "Compress request bodies with gzip.")
     var gzip = false
 
-    @Option(name: .customLong("give-up-after"), help: ArgumentHelp("Stop retrying after failing this long without progress (e.g. 30s, 5m).", valueName: "D"))
+    @Option(name: .customLong("give-up-after"), parsing: .unconditional, help: ArgumentHelp("Stop retrying after failing this long without progress (e.g. 30s, 5m).", valueName: "D"))
     var giveUpAfter: String = "5m"
 
     func run() async throws {
@@ -241,7 +246,7 @@ struct OutboxFlush: AsyncParsableCommand {
         options.caFile = caFile
         options.gzip = gzip
         options.giveUpAfter = try Durations.seconds(giveUpAfter, flag: "--give-up-after")
-        let flusher = try Flusher(outbox: try outbox.open(), options: options, log: { Console.error("emit outbox flush: \($0)") })
+        let flusher = try Flusher(outbox: try outbox.open(mustExist: true), options: options, log: { Console.error("emit outbox flush: \($0)") })
         let outcome: FlushOutcome
         do {
             outcome = try await flusher.run()

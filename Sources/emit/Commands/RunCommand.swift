@@ -37,10 +37,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("run-id"), help: "The compute_assignment_run_id the energy belongs to.")
     var runID: String
 
-    @Option(help: ArgumentHelp("Sampling interval (250ms, 1s, ...); shortened if a counter could wrap twice.", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling interval (250ms, 1s, ...); shortened if a counter could wrap twice.", valueName: "D"))
     var interval: String = "1s"
 
-    @Option(help: ArgumentHelp("Emit consecutive interim windows of this length while COMMAND runs.", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Emit consecutive interim windows of this length while COMMAND runs.", valueName: "D"))
     var window: String?
 
     @OptionGroup var meters: MeterOptions
@@ -63,19 +63,39 @@ struct RunCommand: ParsableCommand {
     }
 
     private func meterCommand() throws {
+        // Everything that can be known before the work is checked before it: a job must never
+        // run only to have its measurements thrown away.
         guard !command.isEmpty else { throw CommandFailure.usage("name the command to meter after --, e.g. emit run --run-id r1 -- ./train.sh") }
+        if let problem = Contract.runIDProblem(runID) {
+            throw CommandFailure.usage("--run-id \(problem); nothing was run")
+        }
         let intervalSeconds = try Durations.seconds(interval, flag: "--interval")
         let windowSeconds = try window.map { try Durations.seconds($0, flag: "--window") }
         if let windowSeconds, windowSeconds < intervalSeconds {
             throw CommandFailure.usage("--window (\(window ?? "")) must be at least --interval (\(interval))")
         }
+        try output.checkWritable()
         let sink = EventSink(output)
         let socket = AgentClient.socketPath()
         if !noAgent, FileManager.default.fileExists(atPath: socket) {
             try meterThroughAgent(AgentClient(socketPath: socket), window: windowSeconds, sink: sink)
             return
         }
-        let (opened, notes) = try meters.selection().open()
+        let selection = try meters.selection()
+        let (opened, notes) = selection.open()
+        // A source the user named that cannot be read is an error now, not an empty result later.
+        if let named = selection.sources {
+            let metered = Set(opened.flatMap(\.devices).map(\.source))
+            let missing = named.subtracting(metered).sorted { $0.rawValue < $1.rawValue }
+            if !missing.isEmpty {
+                for meter in opened { meter.close() }
+                let reasons = (opened.flatMap(\.problems) + notes).filter { missing.contains($0.source) }
+                    .map { "  \($0.source.rawValue)\($0.deviceID.map { " \($0)" } ?? ""): \($0.reason)" }
+                throw CommandFailure.usage("--source \(missing.map(\.rawValue).joined(separator: ",")) cannot be read here; nothing was run"
+                    + (reasons.isEmpty ? "" : ":\n" + reasons.joined(separator: "\n"))
+                    + "\n(emit sensors lists every meter and the fix; without --source, emit run meters what it can)")
+            }
+        }
         let configuration = RunConfiguration(runID: runID, nodeID: NodeIdentity.current(), interval: intervalSeconds, window: windowSeconds)
         let session = RunSession(configuration: configuration, meters: opened, deliver: { sink.write($0) })
         if session.meteredDevices.isEmpty {
@@ -112,6 +132,9 @@ extension RunCommand {
     /// window closed every D that the next one continues from).
     private func meterThroughAgent(_ client: AgentClient, window: Double?, sink: EventSink) throws {
         let selection = try meters.selection()
+        guard AgentClient.isListening(client.socketPath) else {
+            throw CommandFailure(exitCode: Self.failedToStart, message: "the node agent's socket \(client.socketPath) exists but no agent answers on it; start the agent, or meter here with --no-agent")
+        }
         let request = AgentProtocol.BeginRequest(runID: runID, scope: AgentRunScope.request(devices: nil))
         do { _ = try client.begin(request) } catch {
             throw CommandFailure(exitCode: Self.failedToStart, message: "the node agent (\(client.socketPath)) refused the run: \(error.message); --no-agent meters here")
@@ -183,7 +206,9 @@ final class EventSink: @unchecked Sendable {
     func write(_ events: [EnergyEvent]) {
         lock.lock()
         defer { lock.unlock() }
-        do { try output.write(events) } catch {
+        do { try output.write(events) } catch let error as CommandFailure {
+            failure = error.message
+        } catch {
             failure = "\(error)"
         }
     }
@@ -278,7 +303,7 @@ enum RunSummary {
     static func print(title: String, _ report: SessionReport, problems notes: [MeterProblem]) {
         guard !report.devices.isEmpty else { return }
         let seconds = report.window?.seconds ?? 0
-        Console.error(String(format: "%@ — %.3f s, %d event(s), sampled every %.3g s", title, seconds, report.eventsEmitted, report.intervalSeconds))
+        Console.error(String(format: "%@ — %.3f s, %d event(s), sampled every %@", title, seconds, report.eventsEmitted, Durations.text(report.intervalSeconds)))
         let rows = report.devices.map { d -> [String] in
             var anomalies: [String] = []
             if d.wraps > 0 { anomalies.append("\(d.wraps) wrap(s)") }

@@ -32,7 +32,7 @@ struct SensorsCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
-    @Option(help: ArgumentHelp("How long to watch the meters before saying what each window would rest on (0s: no watch).", valueName: "D"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long to watch the meters before saying what each window would rest on (0s: no watch).", valueName: "D"))
     var watch: String = "1s"
 
     func run() throws {

@@ -4,7 +4,9 @@ enum Durations {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            if let value = Double(number), value.isFinite, value > 0 { return value * scale }
+            guard let value = Double(number), value.isFinite else { continue }
+            guard value > 0 else { throw CommandFailure.usage("\(flag): \(text) must be greater than zero") }
+            return value * scale
         }
         throw CommandFailure.usage("\(flag): \"\(text)\" is not a duration (write 250ms, 2s, 5m or 1h)")
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmitContract
+import Foundation
 import EmitTransport
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,31 @@ struct OutputOptions: ParsableArguments {
         "Write events as JSON Lines to FILE (appended, created if missing) or - for stdout. Without --out, events go to the local outbox.",
         valueName: "FILE|-"))
     var destination: String?
+
+    /// Checks, before any work, that events can be written where they are to go: the outbox
+    /// opens, or the file is not a folder and its folder exists and is writable.
+    func checkWritable() throws {
+        guard let destination else {
+            let path = EmitHome.outboxPath
+            do { _ = try EventDatabase(path: path) } catch {
+                throw CommandFailure.usage("the outbox \(path) cannot be opened (\(error)); fix it, set EMIT_HOME, or give --out FILE|-")
+            }
+            return
+        }
+        guard destination != "-" else { return }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: destination, isDirectory: &isFolder) {
+            if isFolder.boolValue { throw CommandFailure.usage("--out \(destination) is a directory; name a file in it") }
+            guard access(destination, W_OK) == 0 else { throw CommandFailure.usage("--out \(destination) is not writable: \(String(cString: strerror(errno)))") }
+            return
+        }
+        let folder = (destination as NSString).deletingLastPathComponent
+        let parent = folder.isEmpty ? "." : folder
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CommandFailure.usage("--out \(destination): the folder \(parent) does not exist")
+        }
+        guard access(parent, W_OK) == 0 else { throw CommandFailure.usage("--out \(destination): cannot create files in \(parent): \(String(cString: strerror(errno)))") }
+    }
 
     /// Writes all events durably, or fails loudly with every event printed on stderr as JSON
     /// Lines so that nothing vanishes.
