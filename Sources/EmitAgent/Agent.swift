@@ -20,8 +20,8 @@ public struct AgentConfiguration: Sendable {
         self.sharedRoundAge = sharedRoundAge
     }
 
-    /// Open runs: written when a run begins or ends, before the request is answered.
-    public var runsFile: String { stateDirectory + "/agent-runs.json" }
+    /// Open runs: a journal appended when a run begins or ends, before the request is answered.
+    public var runsFile: String { stateDirectory + "/agent-runs.jsonl" }
     /// Each device's totals and last reading: written every interval.
     public var samplerFile: String { stateDirectory + "/agent-sampler.json" }
 }
@@ -87,6 +87,11 @@ public final class Agent: @unchecked Sendable {
     /// once its change is durable. Requests arriving while a write runs share the next one.
     private var runsChanged = 0
     private var runsDurable = 0
+    /// Journal records not yet on disk, in order.
+    private var pendingRecords: [RunsJournal.Record] = []
+    private let journal: RunsJournal
+    /// Serializes the journal's file between the writer and `checkpoint()`.
+    private let journalLock = NSLock()
     /// Requests (from the server's event loops, which must never block) waiting for their change
     /// to be on disk: resumed by the writer.
     private var durabilityWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
@@ -103,10 +108,12 @@ public final class Agent: @unchecked Sendable {
         let checkpoint = try Self.load(ContinuousSampler.Checkpoint.self, configuration.samplerFile)
         sampler = ContinuousSampler(meters: meters, interval: configuration.interval, resume: checkpoint,
                                     sharedRoundAge: configuration.sharedRoundAge)
-        for run in try Self.load([AgentRun].self, configuration.runsFile) ?? [] {
-            runs[run.runID] = run
+        runs = try RunsJournal.replay(configuration.runsFile)
+        for run in runs.values {
             for key in run.scope { openOnDevice[key, default: 0] += 1 }
         }
+        journal = RunsJournal(path: configuration.runsFile, folder: configuration.stateDirectory)
+        if FileManager.default.fileExists(atPath: configuration.runsFile) { try journal.compact(Array(runs.values)) }
     }
 
     public var devices: [MeteredDevice] { sampler.devices }
@@ -144,12 +151,19 @@ public final class Agent: @unchecked Sendable {
             state.lock()
             while !stopped, runsChanged == runsDurable, Date() < nextSampler { _ = state.wait(until: nextSampler) }
             if stopped { state.unlock(); return }
-            let runsToWrite = runsChanged > runsDurable ? (generation: runsChanged, runs: Array(runs.values)) : nil
+            let generation = runsChanged
+            let records = pendingRecords
+            pendingRecords.removeAll()
+            // A long journal is rewritten with the open runs, which already hold these records.
+            let snapshot = journal.needsCompaction ? Array(runs.values) : nil
             state.unlock()
             do {
-                if let runsToWrite {
-                    try Self.store(runsToWrite.runs, at: configuration.runsFile, folder: configuration.stateDirectory)
-                    markDurable(runsToWrite.generation)
+                if let snapshot {
+                    try journalLock.withLock { try journal.compact(snapshot) }
+                    markDurable(generation)
+                } else if !records.isEmpty {
+                    try journalLock.withLock { try journal.append(records) }
+                    markDurable(generation)
                 }
                 if Date() >= nextSampler {
                     // Not fsynced: it serves restarts of the process, which the page cache
@@ -181,8 +195,10 @@ public final class Agent: @unchecked Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// Called with `state` locked after a change to the runs: its generation, the writer woken.
-    private func changedRunsLocked() -> Int {
+    /// Called with `state` locked after a change to the runs: its records queued for the
+    /// writer, which is woken; returns the change's generation.
+    private func changedRunsLocked(_ records: [RunsJournal.Record]) -> Int {
+        pendingRecords += records
         runsChanged += 1
         state.broadcast()
         return runsChanged
@@ -252,17 +268,19 @@ public final class Agent: @unchecked Sendable {
             throw AgentError(status: 409, code: "run_exists", field: "run_id", message: "run \"\(runID)\" is already open")
         }
         var run = AgentRun(runID: runID, uid: uid, scope: resolved.keys, labels: labels, begin: mark, sharedBy: [:], notes: resolved.notes)
+        var records: [RunsJournal.Record] = []
         for key in run.scope {
             openOnDevice[key, default: 0] += 1
             let open = openOnDevice[key] ?? 1
             run.sharedBy[key] = open
             // Every other open run on the device now shares it with this many.
-            for (id, other) in runs where other.scope.contains(key) {
-                runs[id]?.sharedBy[key] = max(other.sharedBy[key] ?? 1, open)
+            for (id, other) in runs where other.scope.contains(key) && (other.sharedBy[key] ?? 1) < open {
+                runs[id]?.sharedBy[key] = open
+                records.append(RunsJournal.Record(shared: .init(runID: id, device: key, runs: open)))
             }
         }
         runs[runID] = run
-        return (run, changedRunsLocked())
+        return (run, changedRunsLocked([RunsJournal.Record(begin: run)] + records))
     }
 
     private func closeRun(runID: String, uid: UInt32, continuing: Bool) throws(AgentError) -> (RunResult, Int) {
@@ -273,14 +291,16 @@ public final class Agent: @unchecked Sendable {
             state.unlock()
             throw AgentError.notFound(runID)
         }
+        let generation: Int
         if continuing {
             var next = AgentRun(runID: run.runID, uid: run.uid, scope: run.scope, labels: run.labels, begin: mark, sharedBy: [:], notes: run.notes)
             for key in run.scope { next.sharedBy[key] = openOnDevice[key] ?? 1 }
             runs[runID] = next
+            generation = changedRunsLocked([RunsJournal.Record(begin: next)])
         } else {
             for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
+            generation = changedRunsLocked([RunsJournal.Record(end: runID)])
         }
-        let generation = changedRunsLocked()
         state.unlock()
         return (events(of: run, to: mark), generation)
     }
@@ -361,10 +381,16 @@ public final class Agent: @unchecked Sendable {
 
     // MARK: - State
 
-    /// Writes both state files now (a test's stand-in for the writer's next round).
+    /// Writes both state files now: the journal compacted to the open runs, the sampler's state.
     public func checkpoint() throws {
-        let runs = state.withLock { Array(self.runs.values) }
-        try Self.store(runs, at: configuration.runsFile, folder: configuration.stateDirectory)
+        let generation = try journalLock.withLock {
+            try state.withLock {
+                pendingRecords.removeAll()
+                try journal.compact(Array(runs.values))
+                return runsChanged
+            }
+        }
+        markDurable(generation)
         try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
     }
 

@@ -24,11 +24,14 @@ public struct InvariantSuite: Sendable {
         public var description: String { "\(path): \(reason)" }
     }
 
-    /// Runs every check over the files under `paths` (files or directories), in path order.
+    /// Runs every check over the files under `paths` (files or directories), in path order. A
+    /// file found in a folder that holds binary data is skipped (an image beside the docs); a
+    /// file named itself is always checked, and binary content there is a finding.
     public func run(paths: [String]) throws -> [CheckFinding] {
         var findings: [CheckFinding] = []
+        let named = Set(paths)
         for file in try Self.files(under: paths) {
-            findings += try check(file: file)
+            findings += try check(file: file, named: named.contains(file))
         }
         return findings
     }
@@ -61,9 +64,13 @@ public struct InvariantSuite: Sendable {
         return files
     }
 
-    func check(file: String) throws -> [CheckFinding] {
+    func check(file: String, named: Bool = false) throws -> [CheckFinding] {
         let bytes = try EventFileReader.readAll(path: file)
-        guard !bytes.contains(0) else { return [] }  // binary data: nothing authored to read
+        if let nul = bytes.firstIndex(of: 0) {
+            guard named else { return [] }  // binary data found in a folder: nothing authored to read
+            let line = bytes[..<nul].reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+            return [CheckFinding(file: file, line: line, code: "binary_content", message: "a NUL byte at offset \(nul): binary data where text is expected")]
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return [CheckFinding(file: file, line: 1, code: "invalid_text", message: "not valid UTF-8")]
         }

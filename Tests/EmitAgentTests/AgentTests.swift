@@ -134,12 +134,37 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         first.stop()
     }
 
+    @Test func theJournalReplaysBeginsSharesAndEndsAndDropsALineCutShort() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let gpus = HandMeter.gpus(1)
+        let first = try agent(dir, [gpus])
+        _ = try first.begin(runID: "a", uid: 1, scope: .init(), labels: [:])
+        _ = try first.begin(runID: "b", uid: 2, scope: .init(), labels: [:])
+        _ = try first.begin(runID: "c", uid: 3, scope: .init(), labels: [:])
+        _ = try first.end(runID: "b", uid: 2)
+        // A crash in the middle of appending the next record, which was never acknowledged.
+        let handle = try #require(FileHandle(forWritingAtPath: dir.file("agent-runs.jsonl")))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"begin":{"runID":"d","#.utf8))
+        try handle.close()
+        let replayed = try RunsJournal.replay(dir.file("agent-runs.jsonl"))
+        #expect(Set(replayed.keys) == ["a", "c"])
+        #expect(replayed["a"]?.sharedBy["nvml:GPU-0"] == 3, "a shared its GPU with b and c at once")
+        first.stop()
+        let second = try agent(dir, [gpus])
+        defer { second.stop() }
+        #expect(second.openRuns(uid: 0).map(\.runID) == ["a", "c"])
+        let compacted = try String(contentsOfFile: dir.file("agent-runs.jsonl"), encoding: .utf8)
+        #expect(compacted.split(separator: "\n").count == 2, "rewritten with the open runs only")
+    }
+
     @Test func aCorruptStateFileIsRefusedNotOverwritten() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let path = try dir.write("agent-runs.json", "{not json")
+        let path = try dir.write("agent-runs.jsonl", "{not json\n{\"end\": \"x\"}\n")
         #expect(throws: AgentError.self) { _ = try Agent(configuration: AgentConfiguration(stateDirectory: dir.path, nodeID: "n"), meters: []) }
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{not json")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{not json\n{\"end\": \"x\"}\n")
     }
 
     @Test func scopesNameGPUsByIndexOrUUIDAndPackagesByID() throws {

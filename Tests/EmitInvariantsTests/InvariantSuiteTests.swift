@@ -11,6 +11,17 @@ import Testing
         #expect(findings.isEmpty, "\(findings.map(\.description).joined(separator: "\n"))")
     }
 
+    @Test func aFileNamedItselfIsAlwaysCheckedAndBinaryContentIsAFinding() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = try dir.write("events.jsonl", "{\"a\": 1}\n{\"b\": 2}\u{0}\n")
+        let named = try InvariantSuite().run(paths: [file])
+        #expect(named.map(\.code) == ["binary_content"])
+        #expect(named.first?.line == 2)
+        // Found in a folder, binary data (an image) is nothing authored: skipped.
+        #expect(try InvariantSuite().run(paths: [dir.path]).isEmpty)
+    }
+
     @Test func everyErrorCodeHasAnInvalidFixtureDeclaringIt() throws {
         let dir = Repository.path("fixtures/conformance/invalid")
         var declared = Set<String>()
