@@ -225,15 +225,16 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// `begin`, answered once the run is on disk, without blocking the caller's thread.
-    public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) async throws(AgentError) -> AgentRun {
+    /// `begin`, answered once the run is on disk, without blocking the caller's thread (the
+    /// server's event loops must never block).
+    public func beginWhenDurable(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) async throws(AgentError) -> AgentRun {
         let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
         await durable(generation)
         return run
     }
 
     /// `end`, answered once the change is on disk, without blocking the caller's thread.
-    public func end(runID: String, uid: UInt32, continuing: Bool = false) async throws(AgentError) -> RunResult {
+    public func endWhenDurable(runID: String, uid: UInt32, continuing: Bool = false) async throws(AgentError) -> RunResult {
         let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
         await durable(generation)
         return result

@@ -72,7 +72,7 @@ public enum AgentServer {
         router.post(RouterPath(AgentProtocol.begin)) { request, context -> Response in
             await respond(context) { uid throws(AgentError) in
                 let begin = try AgentProtocol.BeginRequest(json: try await body(request))
-                let run = try await agent.begin(runID: begin.runID, uid: uid, scope: begin.scope, labels: begin.labels)
+                let run = try await agent.beginWhenDurable(runID: begin.runID, uid: uid, scope: begin.scope, labels: begin.labels)
                 return (201, AgentProtocol.json(run))
             }
         }
@@ -80,7 +80,7 @@ public enum AgentServer {
         router.post(RouterPath(AgentProtocol.end)) { request, context -> Response in
             await respond(context) { uid throws(AgentError) in
                 let end = try AgentProtocol.EndRequest(json: try await body(request))
-                let result = try await agent.end(runID: end.runID, uid: uid, continuing: end.continuing)
+                let result = try await agent.endWhenDurable(runID: end.runID, uid: uid, continuing: end.continuing)
                 var members: [(String, JSONValue)] = [("run", AgentProtocol.json(result.run))]
                 if let window = result.window {
                     members += [("valid_from", .string(window.from.text)), ("valid_to", .string(window.to.text))]

@@ -83,3 +83,86 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: typo))
     }
 }
+
+/// Servers and clients: safe by default, clear when the network says no.
+@Suite struct NetworkFirstUseCLITests {
+    @Test func theReceiverRefusesToStartUnsafelyOrOnABadPath() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = try StaticHTTPServer.freePort()
+        let db = dir.file("r.sqlite")
+        let open = try Programs.run(Programs.emit, ["receive", "--db", db, "--listen", "0.0.0.0:\(port)"])
+        #expect(open.status == 2)
+        #expect(open.stderr.contains("--token-file"), "\(open.stderr)")
+        let remote = try Programs.run(Programs.emit, ["receive", "--db", db, "--listen", "0.0.0.0:\(port)", "--allow-unauthenticated"])
+        #expect(remote.status == 2)
+        #expect(remote.stderr.contains("only on a loopback address"), "\(remote.stderr)")
+        let folder = dir.file("no/such/dir")
+        let missing = try Programs.run(Programs.emit, ["receive", "--db", folder + "/r.sqlite", "--listen", "127.0.0.1:\(port)", "--allow-unauthenticated"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("does not exist"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("no")), "no folder is created")
+        #expect(!FileManager.default.fileExists(atPath: db), "nothing is left behind by a refused start")
+        // A port another process holds: said in words, exit 2, no database left behind.
+        let holder = try StaticHTTPServer(files: ["x": "x"])
+        defer { holder.stop() }
+        let busy = try Programs.run(Programs.emit, ["receive", "--db", db, "--listen", "127.0.0.1:\(holder.port)", "--allow-unauthenticated"])
+        #expect(busy.status == 2)
+        #expect(busy.stderr.contains("127.0.0.1:\(holder.port) is already in use"), "\(busy.stderr)")
+        #expect(!busy.stderr.contains("errno"), "\(busy.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
+    @Test func theIngestSpecIsValidOpenAPIAndTheReceiverAnswersAsItSays() throws {
+        let check = try Programs.run("/usr/bin/env", ["python3", "-m", "openapi_spec_validator", Repository.path("docs/openapi.yaml")])
+        if check.stderr.contains("No module named") {
+            if Programs.peersRequired { Issue.record("openapi-spec-validator is required (EMIT_REQUIRE_PEERS=1)") }
+        } else {
+            #expect(check.status == 0 && check.stdout.contains("OK"), "\(check.stdout)\(check.stderr)")
+        }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = try StaticHTTPServer.freePort()
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--db", dir.file("r.sqlite"), "--listen", "127.0.0.1:\(port)", "--allow-unauthenticated"],
+                                             log: dir.file("r.log"))
+        defer { receiver.kill9() }
+        #expect(receiver.waitForPort(port), "\(receiver.output)")
+        let url = "http://127.0.0.1:\(port)/v1/events"
+        // A line that is not an event: 200, rejected with invalid_json, as the spec says.
+        let garbage = HTTP.request(url, method: "POST", body: Data("garbage\n".utf8))
+        #expect(garbage.status == 200)
+        #expect(garbage.text.contains("invalid_json"), "\(garbage.text)")
+        // A body that is not JSON Lines at all (not UTF-8): 400.
+        let binary = HTTP.request(url, method: "POST", body: Data([0xFF, 0xFE, 0x00, 0x0A]))
+        #expect(binary.status == 400, "\(binary.text)")
+    }
+
+    @Test func anUnauthenticatedLoopbackReceiverStartsWithAWarning() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = try StaticHTTPServer.freePort()
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--db", dir.file("r.sqlite"), "--listen", "127.0.0.1:\(port)", "--allow-unauthenticated"],
+                                             log: dir.file("r.log"))
+        defer { receiver.kill9() }
+        #expect(receiver.waitForPort(port), "\(receiver.output)")
+        #expect(receiver.output.contains("warning: no --token-file"), "\(receiver.output)")
+    }
+
+    @Test func aRefusedConnectionFailsAtOnceAndSaysSo() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let closed = try StaticHTTPServer.freePort()
+        let environment = ["EMIT_HOME": dir.file("home")]
+        #expect(try Programs.run(Programs.emit, ["outbox", "add", Repository.path("fixtures/conformance/valid/gpu-nvml.json")], environment: environment).status == 0)
+        let started = Date()
+        let flush = try Programs.run(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(closed)", "--give-up-after", "1s"], environment: environment)
+        let took = Date().timeIntervalSince(started)
+        #expect(flush.status == 3, "\(flush.stderr)")
+        #expect(flush.stderr.contains("connection refused"), "\(flush.stderr)")
+        #expect(!flush.stderr.contains("errno"), "\(flush.stderr)")
+        #expect(took < 5, "--give-up-after 1s is honoured to within one attempt (took \(took) s)")
+        let sensors = try Programs.run(Programs.emit, ["sensors", "--source", "dcgm", "--dcgm-url", "http://127.0.0.1:\(closed)/metrics", "--watch", "0s"])
+        #expect(sensors.stdout.contains("connection refused"), "\(sensors.stdout)")
+        #expect(!sensors.stdout.contains("errno"), "\(sensors.stdout)")
+    }
+}

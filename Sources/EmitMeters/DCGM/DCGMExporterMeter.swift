@@ -26,7 +26,7 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
     public init(url: URL, excluding: Set<String> = [], timeout: TimeInterval = 2) {
         self.url = url
         self.timeout = timeout
-        switch fetch() {
+        switch fetch(probe: true) {
         case .failure(let reason):
             problems.append(MeterProblem(source: .dcgm, reason: reason.description))
         case .success(let counters):
@@ -51,9 +51,9 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
     }
 
     /// One counter per physical GPU, in the exporter's order.
-    func fetch() -> Result<[GPUCounter], ReadFailureReason> {
+    func fetch(probe: Bool = false) -> Result<[GPUCounter], ReadFailureReason> {
         let text: String
-        switch HTTPText.get(url, timeout: timeout) {
+        switch HTTPText.get(url, timeout: timeout, probe: probe) {
         case .failure(let reason): return .failure(reason)
         case .success(let body): text = body
         }
@@ -103,7 +103,12 @@ public final class DCGMExporterMeter: EnergyMeter, @unchecked Sendable {
 /// event loop or async code). async-http-client rather than URLSession: one HTTP stack for the
 /// whole binary, and no libcurl to load.
 enum HTTPText {
-    static func get(_ url: URL, timeout: TimeInterval) -> Result<String, ReadFailureReason> {
+    /// `probe`: first try a plain connection, so a refused one fails at once (at open; a
+    /// sample's read is bounded by the timeout anyway).
+    static func get(_ url: URL, timeout: TimeInterval, probe: Bool = false) -> Result<String, ReadFailureReason> {
+        if probe, let host = url.host, let refused = NetworkFailure.probe(host: host, port: url.port ?? (url.scheme == "https" ? 443 : 80), timeout: timeout) {
+            return .failure(ReadFailureReason("\(url): \(refused)"))
+        }
         do {
             let response = try HTTPClient.shared.get(url: url.absoluteString, deadline: .now() + .milliseconds(Int64(timeout * 1000))).wait()
             guard (200..<300).contains(Int(response.status.code)) else {
@@ -111,7 +116,7 @@ enum HTTPText {
             }
             return .success(response.body.map { String(buffer: $0) } ?? "")
         } catch {
-            return .failure(ReadFailureReason("\(url): \(error)"))
+            return .failure(ReadFailureReason("\(url): \(NetworkFailure.describe(error))"))
         }
     }
 }

@@ -150,6 +150,12 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
             problems.append(MeterProblem(source: .redfish, deviceID: deviceID, reason: startupProblem))
             return
         }
+        // A BMC that refuses connections is said at once (the HTTP client would retry to its deadline).
+        if let host = connection.url.host,
+           let refused = NetworkFailure.probe(host: host, port: connection.url.port ?? (connection.url.scheme == "https" ? 443 : 80), timeout: Double(self.timeout) / 1000) {
+            problems.append(MeterProblem(source: .redfish, deviceID: deviceID ?? connection.chassis, reason: "\(connection.url.absoluteString): \(refused)"))
+            return
+        }
         do {
             if connection.useSession { try logIn() }
             let chosen = try discover()
@@ -259,7 +265,7 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
             let request = try HTTPClient.Request(url: target.absoluteString, method: method, headers: headers, body: body.map { .bytes($0) })
             return try client.execute(request: request, deadline: .now() + .milliseconds(timeout)).wait()
         } catch {
-            throw Failure(description: "\(target.absoluteString): \(error)")
+            throw Failure(description: "\(target.absoluteString): \(NetworkFailure.describe(error))")
         }
     }
 

@@ -21,6 +21,7 @@ public struct FlushOptions: Sendable {
     public var giveUpAfter: TimeInterval = 300
     public var pollInterval: TimeInterval = 1
     public var requestTimeout: TimeInterval = 60
+    public var connectTimeout: TimeInterval = 5
     /// Batches on the wire at once (each is a disjoint range of the outbox).
     public var maxInFlight = 4
 
@@ -92,7 +93,7 @@ public final class Flusher: Sendable {
             tls.additionalTrustRoots = [.file(caFile)]
             configuration.tlsConfiguration = tls
         }
-        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(options.requestTimeout)))
+        configuration.timeout = .init(connect: .milliseconds(Int64(options.connectTimeout * 1000)), read: .milliseconds(Int64(options.requestTimeout * 1000)))
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -128,11 +129,18 @@ public final class Flusher: Sendable {
                     }
                     inFlight += 1
                     group.addTask { [self] in
+                        // A refused or unreachable receiver fails the attempt at once; the HTTP
+                        // client alone would retry the connection until its deadline.
+                        if let host = options.endpoint.host,
+                           let refused = NetworkFailure.probe(host: host, port: options.endpoint.port ?? (options.endpoint.scheme == "https" ? 443 : 80),
+                                                              timeout: options.connectTimeout) {
+                            return .failed(batch: batch, reason: "\(options.endpoint.absoluteString): \(refused)")
+                        }
                         do {
                             let response = try await send(batch)
                             return .answered(batch: batch, status: response.status, body: response.body)
                         } catch {
-                            return .failed(batch: batch, reason: "\(error)")
+                            return .failed(batch: batch, reason: "\(options.endpoint.absoluteString): \(NetworkFailure.describe(error))")
                         }
                     }
                 }

@@ -232,6 +232,12 @@ struct OutboxFlush: AsyncParsableCommand {
     @Option(name: .customLong("give-up-after"), parsing: .unconditional, help: ArgumentHelp("Stop retrying after failing this long without progress (e.g. 30s, 5m).", valueName: "D"))
     var giveUpAfter: String = "5m"
 
+    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: ArgumentHelp("Longest wait for a connection to the receiver (a refused one fails at once).", valueName: "D"))
+    var connectTimeout: String = "5s"
+
+    @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: ArgumentHelp("Longest wait for the receiver's answer to one batch.", valueName: "D"))
+    var requestTimeout: String = "60s"
+
     func run() async throws {
         guard batch > 0 else { throw CommandFailure.usage("--batch must be at least 1") }
         var options: FlushOptions
@@ -246,6 +252,8 @@ struct OutboxFlush: AsyncParsableCommand {
         options.caFile = caFile
         options.gzip = gzip
         options.giveUpAfter = try Durations.seconds(giveUpAfter, flag: "--give-up-after")
+        options.connectTimeout = try Durations.seconds(connectTimeout, flag: "--connect-timeout")
+        options.requestTimeout = try Durations.seconds(requestTimeout, flag: "--request-timeout")
         let flusher = try Flusher(outbox: try outbox.open(mustExist: true), options: options, log: { Console.error("emit outbox flush: \($0)") })
         let outcome: FlushOutcome
         do {

@@ -3,6 +3,9 @@ import EmitContract
 import EmitTransport
 import Foundation
 import Hummingbird
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct ReceiveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +19,10 @@ struct ReceiveCommand: AsyncParsableCommand {
             is not JSON Lines. GET /v1/events returns everything stored (same token); GET /healthz \
             answers ok. With --forward-to, accepted events also enter this host's outbox and are \
             delivered upstream, so a site relay can collect from many nodes.
+
+            Without --token-file it refuses to start: anyone who reaches the port could store \
+            events. --allow-unauthenticated lifts that on a loopback address only (tests, a \
+            single host), with a warning.
             """
     )
 
@@ -52,12 +59,33 @@ struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-insecure-http"), help: "Allow --forward-to over plain HTTP to a host that is not loopback.")
     var allowInsecureHTTP = false
 
+    @Flag(name: .customLong("allow-unauthenticated"), help: "Start without --token-file, on a loopback address only.")
+    var allowUnauthenticated = false
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw CommandFailure.usage("--listen must be HOST:PORT, not \"\(listen)\"")
         }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw CommandFailure.usage("--tls-cert and --tls-key go together") }
         guard maxBody > 0 else { throw CommandFailure.usage("--max-body must be positive") }
+        let listenHost = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if tokenFile == nil {
+            guard allowUnauthenticated else {
+                throw CommandFailure.usage("refusing to accept anyone's events: give --token-file FILE (the bearer token clients must send), or --allow-unauthenticated on a loopback address")
+            }
+            guard listenHost == "localhost" || listenHost == "::1" || listenHost.hasPrefix("127.") else {
+                throw CommandFailure.usage("--allow-unauthenticated works only on a loopback address (127.0.0.1, ::1, localhost), not \(listenHost); give --token-file FILE")
+            }
+            Console.error("emit receive: warning: no --token-file: any process on this host can store events")
+        }
+        // Checked before anything is created: a refused start leaves nothing behind.
+        let folder = (db as NSString).deletingLastPathComponent
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CommandFailure.usage("--db \(db): the folder \(folder) does not exist")
+        }
+        if let problem = ListenCheck.problem(host: listenHost, port: port) { throw CommandFailure.usage(problem) }
+        let dbExisted = FileManager.default.fileExists(atPath: db)
         var configuration = ReceiverConfiguration()
         configuration.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         configuration.port = port
@@ -88,7 +116,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             configuration: configuration, processor: IngestProcessor(store: store, forwardOutbox: forwardOutbox),
             onRunning: { bound in Console.error("emit receive: listening on \(scheme)://\(host):\(bound) (store \(store.path))") })
         let relay = flusher
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        do { try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
             if let relay {
                 group.addTask {
@@ -99,7 +127,51 @@ struct ReceiveCommand: AsyncParsableCommand {
             }
             try await group.next()
             group.cancelAll()
+        } } catch {
+            await flusher?.shutdown()
+            if !dbExisted { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
+            throw CommandFailure.usage(ListenCheck.describe(error, host: listenHost, port: port))
         }
         await flusher?.shutdown()
+    }
+}
+
+/// Whether HOST:PORT can be listened on, asked of the kernel before a server is built, and
+/// the sentence for a listening failure.
+enum ListenCheck {
+    static func problem(host: String, port: Int) -> String? {
+        guard port != 0 else { return nil }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
+            return "--listen: \(host) is not an address of this machine"
+        }
+        defer { freeaddrinfo(found) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return nil }
+        return sentence(errno, host: host, port: port)
+    }
+
+    static func sentence(_ code: Int32, host: String, port: Int) -> String {
+        switch code {
+        case EADDRINUSE: return "--listen: \(host):\(port) is already in use (another receiver?); choose another port"
+        case EACCES: return "--listen: \(host):\(port): permission denied (ports below 1024 need root)"
+        case EADDRNOTAVAIL: return "--listen: \(host) is not an address of this machine"
+        default: return "--listen: cannot listen on \(host):\(port): \(String(cString: strerror(code)))"
+        }
+    }
+
+    static func describe(_ error: any Error, host: String, port: Int) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") { return sentence(EADDRINUSE, host: host, port: port) }
+        if text.contains("Permission denied") { return sentence(EACCES, host: host, port: port) }
+        if text.contains("Cannot assign requested address") { return sentence(EADDRNOTAVAIL, host: host, port: port) }
+        return "receive: \(text)"
     }
 }
