@@ -32,7 +32,8 @@ struct DeviceTracker {
         /// own update period) shows energy in steps of that size, whatever its unit.
         var staleStepJoules = 0.0
         /// How often that was seen: one stall of the reader (or an idle device waking) is no
-        /// refresh period; from the second on, the counter is taken to be stale.
+        /// refresh period; from the second on, the counter is taken to be stale. A hold while
+        /// the device's own power reading was positive counts as two: stale beyond doubt.
         var staleJumps = 0
         var powerQuantumWatts = 0.0
         /// The step the counter shows energy in: its quantum, or the jumps of a stale counter.
@@ -61,6 +62,9 @@ struct DeviceTracker {
     private(set) var lastPowerTime: UInt64?
     /// The counter has not moved since the last advance.
     private var counterHeld = false
+    /// The device's own power reading was positive while its counter held still: then the
+    /// counter is stale beyond doubt, and its first jump already shows its step.
+    private var heldWhilePowered = false
     private(set) var hasCounter = false
     private(set) var hasPower = false
 
@@ -132,6 +136,10 @@ struct DeviceTracker {
                 totals.counterUnits += raw
                 totals.resets += 1
             } else if case let .counter(before, _, _, _, _)? = previous?.value, let previous {
+                if raw == before, time &- previous.time >= Self.shortestTellingHold,
+                   (companion?.watts ?? 0) > 0, (Self.power(in: previous.value) ?? 0) > 0 {
+                    heldWhilePowered = true
+                }
                 addCounter(from: before, to: raw, unitsPerJoule: unitsPerJoule, range: range, elapsed: time &- previous.time)
             }
             power = companion
@@ -167,9 +175,10 @@ struct DeviceTracker {
             totals.counterAdvances += 1
             if counterHeld {
                 totals.staleStepJoules = max(totals.staleStepJoules, Double(now - before) / unitsPerJoule)
-                totals.staleJumps += 1
+                totals.staleJumps += heldWhilePowered ? 2 : 1
             }
             counterHeld = false
+            heldWhilePowered = false
         } else if let range, before <= range, now <= range,
                   Double(range - before + now) / unitsPerJoule <= Self.plausibleWrapWatts * Double(elapsed) / 1e9 {
             // The counter passed its range and restarted at zero: at most one wrap fits in a

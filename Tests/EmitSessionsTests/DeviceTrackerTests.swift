@@ -145,6 +145,22 @@ import Testing
                                                     wraps: 0, resets: 0, resolutionJoules: 0.001))
     }
 
+    @Test func oneJumpAfterAHoldIsNoRefreshPeriodUnlessPowerWasSeenMeanwhile() {
+        // A RAPL-like counter (no power beside it) that a stalled reader saw hold once: its
+        // quantum stands. 100 J over 10 s in one jump of 5 J after the hold.
+        var stalled = DeviceTracker()
+        stalled.add(.counter(raw: 0, unitsPerJoule: 1e6, wrapRange: nil), at: 0)
+        stalled.add(.counter(raw: 0, unitsPerJoule: 1e6, wrapRange: nil), at: second / 2)
+        for i in 1...10 { stalled.add(.counter(raw: UInt64(i) * 10_000_000 - 5_000_000, unitsPerJoule: 1e6, wrapRange: nil), at: UInt64(i) * second) }
+        guard case .energy(_, .counterDelta, _, _, _, _, let resolution) = evidence(stalled, seconds: 10) else { Issue.record("\(evidence(stalled, seconds: 10))"); return }
+        #expect(resolution == 1e-6)
+        // The same single hold while the device's own power read 900 W: the counter is stale.
+        var stale = DeviceTracker()
+        for i in 0...4 { stale.add(gpu(2_000_000_000, watts: 900), at: UInt64(i) * second / 4) }
+        stale.add(gpu(2_003_600_000, watts: 900), at: 5 * second / 4)
+        guard case .energy(_, .powerIntegration, _, _, _, _, _) = evidence(stale, seconds: 1.25) else { Issue.record("\(evidence(stale, seconds: 1.25))"); return }
+    }
+
     @Test func aStaleCounterShowsEnergyInTheStepsItJumpsBy() {
         // Refreshed every 2 s, read every second: it holds, then jumps by 2 s of 100 W.
         var t = DeviceTracker()

@@ -277,7 +277,9 @@ struct FacilityCollectCommand: ParsableCommand {
         if let windows, windows < 1 { throw CommandFailure.usage("--windows must be at least 1") }
         let configuration: CollectConfiguration
         do { configuration = try CollectConfiguration.load(path: config) } catch {
-            throw CommandFailure(exitCode: 1, message: error.description)
+            // One header, then every problem on a line of its own in the same FILE: FIELD: form.
+            throw CommandFailure(exitCode: 1, message: "facility collect: --config: \(error.problems.count) problem(s), nothing collected:\n"
+                                 + error.problems.joined(separator: "\n"))
         }
         let sink = EventSink(output)
         let done = DispatchSemaphore(value: 0)
