@@ -56,15 +56,15 @@ import Glibc
         }
 
         /// Keeps the package counter moving (as a working CPU's does), replaced atomically and
-        /// kept 0400 root; returns a stop function giving the first and last values written.
-        func movePackage() throws -> () -> (UInt64, UInt64) {
+        /// kept 0400 root; returns a stop function giving the first and last values (in µJ).
+        func movePackage() throws -> () -> (Double, Double) {
             let file = tree.energyFile("intel-rapl:0")
-            let last = dir.file("writer-last")
-            let script = "i=0; while :; do i=$((i+1)); v=$((5000000 + i*1000)); echo $v > '\(file).new'; chmod 0400 '\(file).new'; mv '\(file).new' '\(file)'; echo $v > '\(last)'; done"
+            let script = "i=0; while :; do i=$((i+1)); v=$((5000000 + i*1000)); echo $v > '\(file).new'; chmod 0400 '\(file).new'; mv '\(file).new' '\(file)'; done"
             let writer = try BackgroundProcess("/bin/sh", ["-c", script], log: dir.file("writer.log"))
             return {
                 writer.kill9()
-                let end = UInt64((try? String(contentsOfFile: last, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+                // Replaced by rename, the file always holds a whole value (root reads it).
+                let end = Double((try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
                 return (5_000_000, end)
             }
         }
@@ -91,7 +91,7 @@ import Glibc
         let byDevice = Dictionary(uniqueKeysWithValues: try events(run.stdout).map { ($0.deviceID ?? "", $0) })
         let package = try #require(byDevice["package-0"], "\(run.stdout)\(run.stderr)")
         #expect(package.json["measurement"]?["method"] == .string("counter_delta"))
-        #expect(package.energyJoules > 0 && package.energyJoules <= Double(last - first) / 1e6)
+        #expect(package.energyJoules > 0 && package.energyJoules <= (last - first) / 1e6, "\(package.energyJoules) J; the counter moved \((last - first) / 1e6) J")
         // The GPU's counter grows by exactly 250 W × time: its delta is the window's energy.
         for id in ["GPU-aaaa", "GPU-bbbb"] {
             let gpu = try #require(byDevice[id])

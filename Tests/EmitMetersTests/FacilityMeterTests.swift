@@ -125,20 +125,24 @@ import Testing
     @Test func realPowerIsReadAsItChanges() throws {
         guard peerRunning("nut") else { return }
         let file = Peers.upsDataFile("ups")
-        let original = try String(contentsOfFile: file, encoding: .utf8)
+        // The peer's own data, whatever an interrupted earlier run left in the file.
+        let original = try Repository.text("Tests/Peers/nut/ups.dev")
         defer { try? original.write(toFile: file, atomically: true, encoding: .utf8) }
         let ups = meter("ups")
         #expect(ups.reading == .realPower)
         #expect(ups.devices.map(\.provenance) == [.measured])
-        #expect(ups.sample() == [.power(watts: 300, quantumWatts: 1)])
-        try original.replacingOccurrences(of: "ups.realpower: 300", with: "ups.realpower: 420").write(toFile: file, atomically: true, encoding: .utf8)
-        // dummy-ups notices the new file within its poll interval (2 s); upsd serves it after.
-        var seen: [SampleValue] = []
-        for _ in 0..<80 where seen != [.power(watts: 420, quantumWatts: 1)] {
-            seen = ups.sample()
-            usleep(100_000)
+        /// dummy-ups notices a new file within its poll interval (2 s); upsd serves it after.
+        func serves(_ watts: Double) -> Bool {
+            for _ in 0..<80 {
+                if ups.sample() == [.power(watts: watts, quantumWatts: 1)] { return true }
+                usleep(100_000)
+            }
+            return false
         }
-        #expect(seen == [.power(watts: 420, quantumWatts: 1)])
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(serves(300))
+        try original.replacingOccurrences(of: "ups.realpower: 300", with: "ups.realpower: 420").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(serves(420))
         ups.close()
     }
 
