@@ -97,7 +97,7 @@ public final class Agent: @unchecked Sendable {
     private var durabilityWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var started = false
     private var stopped = false
-    private var writerDone = DispatchSemaphore(value: 0)
+    private let writerDone = DispatchSemaphore(value: 0)
     /// The last checkpoint failure, for health.
     private var checkpointFailure: String?
 
