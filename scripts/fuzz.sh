@@ -17,7 +17,8 @@ build() {  # build TARGET: the fuzzer binary's path
   local sources=()
   while read -r line; do [ -n "$line" ] && sources+=("$line"); done < "Fuzz/$t/sources"
   swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz_$t" \
-    "Fuzz/$t/harness.swift" "${sources[@]}" -o "$out/fuzz-$t" 2> >(grep -v "Cannot export local symbol" >&2)
+    "Fuzz/$t/harness.swift" "${sources[@]}" -o "$out/fuzz-$t" 2> >(grep -v "Cannot export local symbol" >&2) \
+    || { echo "fuzz $t: the harness does not build" >&2; return 1; }
   while read -r folder; do
     [ -n "$folder" ] && [ -d "$folder" ] && find "$folder" -maxdepth 1 -type f -exec cp -n {} "$out/corpus/" \;
   done < "Fuzz/$t/seeds"
@@ -26,7 +27,7 @@ build() {  # build TARGET: the fuzzer binary's path
 
 run() {  # run TARGET SECONDS
   local t=$1 seconds=$2 binary
-  binary=$(build "$t")
+  binary=$(build "$t") || return 1
   # Inputs that once crashed must not crash again.
   if compgen -G "Fuzz/$t/regressions/*" >/dev/null; then
     SWIFT_BACKTRACE=enable=no "$binary" -runs=0 Fuzz/"$t"/regressions/* >/dev/null 2>&1 \

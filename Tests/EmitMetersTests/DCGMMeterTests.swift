@@ -20,6 +20,16 @@ import Testing
         #expect(throws: PrometheusText.ParseError.self) { try PrometheusText.parse("x{a=\"1\" 2") }
         #expect(throws: PrometheusText.ParseError.self) { try PrometheusText.parse("x{a=\"1\"} abc") }
     }
+
+    /// Found by `scripts/fuzz.sh prometheus`: an exponent from outside once cost a loop of that
+    /// many multiplications (Fuzz/prometheus/regressions keeps the input).
+    @Test func aHugeExponentIsAnsweredAtOnce() throws {
+        let samples = try PrometheusText.parse("x 1.8734e+120215698123")
+        #expect(samples.first?.value == .infinity)
+        #expect(samples.first?.quantum == .infinity)
+        #expect(DecimalQuantum.of(text: "5e-99999999999") == 0)
+        #expect(DecimalQuantum.of(text: "8.969") == 0.001)
+    }
 }
 
 @Suite struct DCGMExporterMeterTests {

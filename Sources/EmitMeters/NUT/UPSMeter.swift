@@ -29,25 +29,6 @@ public enum UPSReading: Sendable, Equatable {
     case loadTimesNominal
 }
 
-/// NUT's answers to GET VAR / LIST VAR, parsed. The protocol quotes values and escapes `"` and `\`.
-enum NUTProtocol {
-    static func value(ofVarLine line: String, ups: String, variable: String) -> String? {
-        let prefix = "VAR \(ups) \(variable) \""
-        guard line.hasPrefix(prefix), line.hasSuffix("\"") else { return nil }
-        var value = ""
-        var escaped = false
-        for character in line.dropFirst(prefix.count).dropLast() {
-            if escaped { value.append(character); escaped = false } else if character == "\\" { escaped = true } else { value.append(character) }
-        }
-        return value
-    }
-
-    /// "ERR VAR-NOT-SUPPORTED" → "VAR-NOT-SUPPORTED".
-    static func error(in line: String) -> String? {
-        line.hasPrefix("ERR ") ? String(line.dropFirst(4)) : nil
-    }
-}
-
 /// UPS output energy through NUT. `ups.power` is apparent power (VA) and is never read as watts.
 public final class UPSMeter: EnergyMeter, @unchecked Sendable {
     public let readsOverNetwork = true
