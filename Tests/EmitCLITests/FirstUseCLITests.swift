@@ -166,3 +166,23 @@ import Testing
         #expect(!sensors.stdout.contains("errno"), "\(sensors.stdout)")
     }
 }
+
+/// When the sink still fails at the very end, nothing measured is lost.
+@Suite struct LateFailureCLITests {
+    @Test func eventsThatCannotBeStoredArePrintedAndTheExitCodeSaysSo() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        // A GPU that reports power only: the run certainly has an event to store.
+        let fake = try FakeNVML(gpus: [FakeNVML.GPU(uuid: "GPU-full", powerMilliwatts: 90_000)])
+        defer { fake.state.remove() }
+        let environment = fake.environment.merging(["EMIT_POWERCAP_ROOT": "/nonexistent", "EMIT_NODE_ID": "n"]) { $1 }
+        // /dev/full accepts the open and refuses every write with ENOSPC, as a full disk does.
+        let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-full", "--interval", "50ms", "--out", "/dev/full", "--", "sleep", "0.2"],
+                                      environment: environment)
+        #expect(result.status == 1, "the command succeeded; emit failed to store its events: \(result.stderr)")
+        #expect(result.stderr.contains("No space left on device") && result.stderr.contains("printed above"), "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }
+        let events = try lines.map { try EnergyEvent(validating: try JSONParser.parse(String($0))) }
+        #expect(events.map(\.deviceID) == ["GPU-full"], "the events are on stderr as JSON Lines")
+        #expect(!result.stderr.contains("CommandFailure("), "\(result.stderr)")
+    }
+}
