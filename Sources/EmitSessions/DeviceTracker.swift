@@ -5,7 +5,7 @@ import EmitMeters
 /// counted, and trapezoid-integrated power where the device reports power (alone, or beside its
 /// counter). Every unobserved stretch (a failed read, the gap before a reset) is excluded from
 /// the observed time, which is what coverage is made of. All values are cumulative so a window
-/// is the difference of two snapshots; `evidence(since:...)` then picks what the window reports.
+/// is the difference of two snapshots; `WindowEvidence.choose` then picks what the window reports.
 struct DeviceTracker {
     struct Totals: Equatable, Codable, Sendable {
         /// Counter energy is kept in the counter's own integer units and converted once, so
