@@ -41,27 +41,6 @@ public struct AgentRun: Sendable, Codable, Equatable {
     public let notes: [String]
 }
 
-/// A failure of a request, with the HTTP status and the member it is about.
-public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let status: Int
-    public let code: String
-    public let field: String?
-    public let message: String
-
-    public init(status: Int, code: String, field: String? = nil, message: String) {
-        self.status = status
-        self.code = code
-        self.field = field
-        self.message = message
-    }
-
-    public var description: String { message }
-
-    static func notFound(_ runID: String) -> AgentError {
-        AgentError(status: 404, code: "unknown_run", field: "run_id", message: "no open run \"\(runID)\"")
-    }
-}
-
 /// What ending a run gives: its events, and the devices whose readings were not measured energy.
 public struct RunResult: Sendable {
     public let run: AgentRun
@@ -422,5 +401,19 @@ public final class Agent: @unchecked Sendable {
         } catch {
             throw AgentError(status: 500, code: "state", message: "\(path) is not an agent state file (\(error)); move it aside to start afresh")
         }
+    }
+}
+
+extension AgentProtocol {
+    public static func json(_ run: AgentRun) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("run_id", .string(run.runID)), ("uid", .number(Double(run.uid))), ("began_at", .string(run.begin.timestamp.text)),
+            ("devices", .array(run.scope.map { .string($0) })),
+        ]
+        if !run.labels.isEmpty { members.append(("labels", .object(run.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+        let shared = run.sharedBy.filter { $0.value > 1 }.sorted { $0.key < $1.key }
+        if !shared.isEmpty { members.append(("shared_by_runs", .object(shared.map { ($0.key, .number(Double($0.value))) }))) }
+        if !run.notes.isEmpty { members.append(("notes", .array(run.notes.map { .string($0) }))) }
+        return .object(members)
     }
 }

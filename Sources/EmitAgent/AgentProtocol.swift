@@ -1,6 +1,4 @@
 import EmitContract
-import EmitMeters
-import EmitSessions
 
 /// The agent's control API: HTTP/1.1 over its Unix socket, JSON both ways.
 ///
@@ -21,10 +19,10 @@ public enum AgentProtocol {
 
     public struct BeginRequest: Sendable, Equatable {
         public var runID: String
-        public var scope: DeviceScope.Request
+        public var scope: DeviceScopeRequest
         public var labels: [String: String]
 
-        public init(runID: String, scope: DeviceScope.Request = .init(), labels: [String: String] = [:]) {
+        public init(runID: String, scope: DeviceScopeRequest = .init(), labels: [String: String] = [:]) {
             self.runID = runID
             self.scope = scope
             self.labels = labels
@@ -47,7 +45,7 @@ public enum AgentProtocol {
                 devices = try items.enumerated().map { index, item throws(AgentError) in try Body.string(item, "devices[\(index)]") }
             }
             let visible = try members["visible_devices"].map { value throws(AgentError) in try Body.string(value, "visible_devices", allowEmpty: true) }
-            scope = DeviceScope.Request(devices: devices, visibleDevices: visible)
+            scope = DeviceScopeRequest(devices: devices, visibleDevices: visible)
             var labels: [String: String] = [:]
             if let value = members["labels"] {
                 guard case .object(let pairs) = value else { throw Body.wrongType("labels", "an object of strings", value) }
@@ -78,18 +76,6 @@ public enum AgentProtocol {
             deliver = try Body.bool(members["deliver"], "deliver")
             continuing = try Body.bool(members["continue"], "continue")
         }
-    }
-
-    public static func json(_ run: AgentRun) -> JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("run_id", .string(run.runID)), ("uid", .number(Double(run.uid))), ("began_at", .string(run.begin.timestamp.text)),
-            ("devices", .array(run.scope.map { .string($0) })),
-        ]
-        if !run.labels.isEmpty { members.append(("labels", .object(run.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
-        let shared = run.sharedBy.filter { $0.value > 1 }.sorted { $0.key < $1.key }
-        if !shared.isEmpty { members.append(("shared_by_runs", .object(shared.map { ($0.key, .number(Double($0.value))) }))) }
-        if !run.notes.isEmpty { members.append(("notes", .array(run.notes.map { .string($0) }))) }
-        return .object(members)
     }
 
     public static func json(_ error: AgentError) -> JSONValue {
@@ -135,5 +121,37 @@ public enum AgentProtocol {
         static func wrongType(_ field: String, _ expected: String, _ value: JSONValue) -> AgentError {
             AgentError(status: 400, code: "wrong_type", field: field, message: "\"\(field)\" must be \(expected), not \(value.typeName)")
         }
+    }
+}
+
+/// A failure of a request, with the HTTP status and the member it is about.
+public struct AgentError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let status: Int
+    public let code: String
+    public let field: String?
+    public let message: String
+
+    public init(status: Int, code: String, field: String? = nil, message: String) {
+        self.status = status
+        self.code = code
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    static func notFound(_ runID: String) -> AgentError {
+        AgentError(status: 404, code: "unknown_run", field: "run_id", message: "no open run \"\(runID)\"")
+    }
+}
+
+/// The devices a run asks for (DeviceScope resolves them against the node).
+public struct DeviceScopeRequest: Sendable, Equatable {
+    public var devices: [String]?
+    public var visibleDevices: String?
+
+    public init(devices: [String]? = nil, visibleDevices: String? = nil) {
+        self.devices = devices
+        self.visibleDevices = visibleDevices
     }
 }

@@ -11,15 +11,7 @@ import Foundation
 /// the GPUs. A class no token names is metered whole (a GPU job still runs on the node's CPUs);
 /// node-level meters (IPMI, Redfish) are always in scope.
 public enum DeviceScope {
-    public struct Request: Sendable, Equatable {
-        public var devices: [String]?
-        public var visibleDevices: String?
-
-        public init(devices: [String]? = nil, visibleDevices: String? = nil) {
-            self.devices = devices
-            self.visibleDevices = visibleDevices
-        }
-    }
+    public typealias Request = DeviceScopeRequest
 
     public struct Resolved: Sendable, Equatable {
         public let keys: [String]

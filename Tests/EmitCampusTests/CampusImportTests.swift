@@ -128,6 +128,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.file("b.jsonl")))
     }
 
+    /// A feed that is not UTF-8 is refused with its line (FoundationXML traps on some such bytes:
+    /// found by fuzzing, Fuzz/import/regressions/), and nothing is written.
+    @Test func aGreenButtonFeedThatIsNotUTF8IsRefusedWithItsLine() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var feed = Array(try Repository.text("Tests/EmitCampusTests/Fixtures/espi-electric-hourly-Wh.xml").utf8)
+        let lines = feed.split(separator: 0x0A, omittingEmptySubsequences: false)
+        let line = 21
+        let at = lines[0..<(line - 1)].reduce(0) { $0 + $1.count + 1 }
+        feed.insert(contentsOf: [0xDD, 0xDD, 0xDD], at: at)
+        let path = dir.file("latin.xml")
+        try Data(feed).write(to: URL(fileURLWithPath: path))
+        let gb = ["facility", "import", "--facility-id", "home-1", "--grid-region", "US-CAL-CISO", "--source", "smart_meter", "--pue-applied", "false"]
+        let rejected = try Programs.run(Programs.emit, gb + ["--out", dir.file("l.jsonl"), path])
+        #expect(rejected.status == 1)
+        #expect(rejected.stdout.contains("latin.xml:\(line): bad_row: not UTF-8 text"), "\(rejected.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("l.jsonl")))
+    }
+
     /// Real utility feeds repeat entries (a MeterReading listed twice) and readings; a person's
     /// edit (quality 7) is not sensor data. Variants of the project's own hourly feed.
     @Test func greenButtonReadsRepeatsOnceAndEditedReadingsAsEstimated() throws {

@@ -216,7 +216,7 @@ import Testing
         let expected: [UInt8] = [0x30, 0x26, 0x02, 0x01, 0x01, 0x04, 0x06, 0x70, 0x75, 0x62, 0x6c, 0x69, 0x63,
                                  0xa0, 0x19, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00,
                                  0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x05, 0x00, 0x05, 0x00]
-        #expect(try SNMPClient.getRequest(requestID: 1, community: "public", oids: [[1, 3, 6, 1, 2, 1, 1, 5, 0]]) == expected)
+        #expect(try SNMPMessage.getRequest(requestID: 1, community: "public", oids: [[1, 3, 6, 1, 2, 1, 1, 5, 0]]) == expected)
     }
 
     @Test func responsesDecodeEveryValueKindAndSkipOtherRequests() throws {
@@ -230,10 +230,10 @@ import Testing
             let body: [UInt8] = [0x02, 0x01, 0x01, 0x04, 0x01, 0x70, 0xa2, UInt8(pdu.count)] + pdu
             return [0x30, UInt8(body.count)] + body
         }
-        let values = try SNMPClient.response(message(id: 7), requestID: 7, count: 4)
+        let values = try SNMPMessage.response(message(id: 7), requestID: 7, count: 4)
         #expect(values == [.integer(-1), .unsigned(4_294_967_295), .unsigned(1 << 40), .missing("noSuchInstance")])
-        #expect(try SNMPClient.response(message(id: 6), requestID: 7, count: 4) == nil)
-        #expect(throws: SNMPClient.Failure.self) { try SNMPClient.response([0x30, 0x05, 0x02], requestID: 7, count: 1) }
+        #expect(try SNMPMessage.response(message(id: 6), requestID: 7, count: 4) == nil)
+        #expect(throws: SNMPMessage.Failure.self) { try SNMPMessage.response([0x30, 0x05, 0x02], requestID: 7, count: 1) }
     }
 }
 

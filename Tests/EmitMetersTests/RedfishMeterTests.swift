@@ -57,6 +57,22 @@ import Testing
         #expect(meter(nil).devices.map(\.device.id) == ["Joules"])
     }
 
+    /// A collection that lists a chassis twice shows it once (found by fuzzing: Fuzz/redfish/).
+    @Test func aChassisListedTwiceIsSurveyedOnce() throws {
+        let documents: [String: JSONValue] = [
+            "/redfish/v1/Chassis": .object([("Members", .array([.object([("@odata.id", .string("/redfish/v1/Chassis/A"))]),
+                                                                 .object([("@odata.id", .string("/redfish/v1/Chassis/A/"))])]))]),
+            "/redfish/v1/Chassis/A": .object([("Id", .string("A")), ("@odata.id", .string("/redfish/v1/Chassis/A"))]),
+        ]
+        let service = RedfishDocuments { path throws(RedfishFailure) in
+            guard let document = documents[path] else { throw RedfishFailure(description: "\(path): 404") }
+            return document
+        }
+        let (chassis, unreadable) = try service.survey()
+        #expect(chassis.map(\.id) == ["A"])
+        #expect(unreadable.isEmpty)
+    }
+
     @Test func aChassisIsNamedByIdOrByItsODataID() throws {
         guard peerRunning("redfish") else { return }
         for name in ["KWhTower", "/redfish/v1/Chassis/KWhTower", "/redfish/v1/Chassis/KWhTower/"] {

@@ -62,45 +62,20 @@ public struct IngestResult: Sendable, Equatable {
     }
 }
 
-/// Validates and stores one ingest body: the receiver's whole job, apart from HTTP.
-public struct IngestProcessor: Sendable {
-    public let store: EventDatabase
-    /// With a relay, accepted events also enter this outbox to be forwarded upstream.
-    public let forwardOutbox: EventDatabase?
-    public let validator: Validator
-    private let storeWriter: GroupCommitter
-    private let forwardWriter: GroupCommitter?
-
-    public init(store: EventDatabase, forwardOutbox: EventDatabase? = nil, validator: Validator = .standard) {
-        self.store = store
-        self.forwardOutbox = forwardOutbox
-        self.validator = validator
-        storeWriter = GroupCommitter(database: store, state: .delivered)
-        forwardWriter = forwardOutbox.map { GroupCommitter(database: $0, state: .pending) }
-    }
-
+/// An ingest body read and checked, apart from HTTP and storage (fuzzed on its own:
+/// scripts/fuzz.sh ingest).
+public enum IngestBody {
     public struct NotJSONLines: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// Checks every event, then stores the valid ones durably before answering. With a relay,
-    /// every valid event of the body (new or not) is offered to the forward outbox too, so a
-    /// retry after a failure between the two stores still forwards it.
-    public func ingest(_ body: [UInt8]) async throws -> IngestResult {
-        let (valid, rejected) = try check(body)
-        let batch = GroupCommitter.Batch(bytes: body, rows: valid)
-        let added = try await storeWriter.add(batch)
-        if let forwardWriter { _ = try await forwardWriter.add(batch) }
-        return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
-    }
-
     /// Splits the body into lines and validates them: the valid events by their byte ranges,
     /// and the rejected ones with their codes.
-    func check(_ body: [UInt8]) throws -> (valid: [(id: String, range: Range<Int>)], rejected: [IngestResult.Rejected]) {
+    static func check(_ body: [UInt8], with validator: Validator) throws(NotJSONLines) -> (valid: [(id: String, range: Range<Int>)], rejected: [IngestResult.Rejected]) {
         guard String(validating: body, as: UTF8.self) != nil else {
             throw NotJSONLines(description: "the body is not UTF-8 text")
         }
-        return try body.withUnsafeBufferPointer { all in
+        return try body.withUnsafeBufferPointer { all throws(NotJSONLines) in
             var lines: [(Int, UnsafeBufferPointer<UInt8>)] = []
             var ranges: [Range<Int>] = []
             var start = 0
