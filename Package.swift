@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // gzip request bodies on both sides.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.0.0"),
+        // OTLP's protobuf messages (generated once and committed: scripts/generate-otlp.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         // BER for SNMP messages (already built for the TLS stack, so it costs no build time).
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
@@ -47,11 +49,19 @@ let package = Package(
         .target(name: "EmitSessions", dependencies: ["EmitMeters", "EmitContract"]),
         // The Campus Pack (campus:facility_energy): operator exports, live facility meters, proration.
         .target(name: "EmitCampus", dependencies: ["EmitContract", "EmitMeters", "EmitSessions"]),
+        // OpenTelemetry's protocol: events as OTLP log records, device energy as OTLP metrics,
+        // the collectors' answers read back (protobuf and JSON encodings).
+        .target(
+            name: "EmitOTLP",
+            dependencies: ["EmitContract", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/SOURCE.md"]
+        ),
         // Transport: the durable outbox, delivery to an ingest endpoint, the reference receiver.
         .target(
             name: "EmitTransport",
             dependencies: [
                 "EmitContract",
+                "EmitOTLP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API beside GRDB, for the per-event insert statements.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -79,6 +89,7 @@ let package = Package(
                 "EmitMeters",
                 "EmitSessions",
                 "EmitTransport",
+                "EmitOTLP",
                 "EmitCampus",
                 "EmitAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -23,6 +23,8 @@ public enum Peers {
     /// The file BMC "a"'s DCMI module reads the power from ("250", or "deactivated").
     public static var ipmiPowerFile: String { state + "/ipmi/a/power" }
     public static var ipmiPasswordFile: String { state + "/ipmi/password" }
+    /// The OTLP peers' python (rotel and opentelemetry-proto installed): start("otlp") first.
+    public static var otlpPython: String { state + "/otlp/venv/bin/python3" }
     /// dummy-ups data files (re-read by the driver when they change).
     public static func upsDataFile(_ ups: String) -> String { state + "/nut/\(ups).dev" }
 

@@ -4,6 +4,8 @@
 #   nut      NUT upsd + dummy-ups (four UPSes: realpower, load only, VA only, energy counter)
 #   snmp     snmpsim v2c agent with real APC PDU recordings and Raritan / ENTITY-SENSOR data
 #   redfish  a Redfish mockup service (redfish/server.py): our energy mockup and DMTF's rackmount
+#   otlp     no daemon: a venv with the rotel collector and opentelemetry-proto, for the OTLP tests
+#            (which start their collectors on free ports); its python is $STATE/otlp/venv/bin/python3
 #
 # peers.sh start [PEER...]   start (idempotent: a peer that answers is left running); installs
 #                            missing Debian packages when root. Prints "PEER ready ..." per peer.
@@ -19,7 +21,7 @@ NUT_PORT="${EMIT_PEER_NUT_PORT:-13493}"
 SNMP_PORT="${EMIT_PEER_SNMP_PORT:-11161}"
 REDFISH_PORT="${EMIT_PEER_REDFISH_PORT:-18002}"
 DMTF_PORT="${EMIT_PEER_DMTF_PORT:-18003}"
-ALL=(ipmi nut snmp redfish)
+ALL=(ipmi nut snmp redfish otlp)
 umask 022   # snmpsim runs as nobody and must read its venv and data
 # The daemons must not inherit our caller's descriptors: a test runner that waits for EOF on
 # a pipe or socket it gave us would wait for as long as the daemons live. (255 is bash's script.)
@@ -205,12 +207,25 @@ start_redfish() {
 }
 stop_redfish() { stop_pidfile "$STATE/redfish/energy.pid" server.py; stop_pidfile "$STATE/redfish/dmtf.pid" server.py; }
 
+start_otlp() {
+  local venv="$STATE/otlp/venv"
+  if ! cmp -s "$HERE/otlp/requirements.txt" "$venv/.requirements.txt"; then
+    need_package python3-venv
+    rm -rf "$venv"
+    mkdir -p "$STATE/otlp"
+    { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install -q --no-input -r "$HERE/otlp/requirements.txt"; } >"$STATE/otlp-install.log" 2>&1 \
+      || { cat "$STATE/otlp-install.log" >&2; die "cannot install the OTLP peers (rotel, opentelemetry-proto)"; }
+    cp "$HERE/otlp/requirements.txt" "$venv/.requirements.txt"
+  fi
+  say "otlp ready: $venv/bin/python3"
+}
+
 command="${1:-}"; shift || true
 peers=("$@"); [ ${#peers[@]} -gt 0 ] || peers=("${ALL[@]}")
 case "$command" in
   start)
     for p in "${peers[@]}"; do
-      case "$p" in ipmi|nut|snmp|redfish) ;; *) die "unknown peer $p (${ALL[*]})";; esac
+      case "$p" in ipmi|nut|snmp|redfish|otlp) ;; *) die "unknown peer $p (${ALL[*]})";; esac
       # One start per peer at a time: tests running in parallel may ask together.
       ( flock -w 300 9 || die "timed out waiting for $STATE/$p.lock"; "start_$p" ) 9>"$STATE/$p.lock"
     done ;;
@@ -221,6 +236,7 @@ case "$command" in
         nut) stop_nut ;;
         snmp) stop_pidfile "$STATE/snmp/run/snmpsim.pid" snmpsim-command-responder ;;
         redfish) stop_redfish ;;
+        otlp) ;;  # nothing runs
         *) die "unknown peer $p" ;;
       esac
     done ;;

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CompressNIO
 import EmitContract
+import EmitOTLP
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -24,6 +25,11 @@ public struct FlushOptions: Sendable {
     public var connectTimeout: TimeInterval = 5
     /// Batches on the wire at once (each is a disjoint range of the outbox).
     public var maxInFlight = 4
+    /// emit's ingest protocol (JSON Lines to /v1/events), or OTLP/HTTP logs (to /v1/logs).
+    public var deliveryProtocol: DeliveryProtocol = .emit
+    public var otlpEncoding: OTLPEncoding = .protobuf
+    /// Extra request headers (a collector's API key, a tenant id).
+    public var headers: [(name: String, value: String)] = []
 
     public init(endpoint: URL, token: String? = nil) {
         self.endpoint = endpoint
@@ -34,8 +40,15 @@ public struct FlushOptions: Sendable {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
-    /// The endpoint URL: a base URL gets `/v1/events` appended.
-    public static func endpoint(from text: String, allowInsecureHTTP: Bool) throws -> URL {
+    public enum DeliveryProtocol: String, Sendable, CaseIterable {
+        case emit, otlp
+        /// What a bare host gets appended.
+        var path: String { self == .emit ? IngestProtocol.path : OTLPLogs.path }
+    }
+
+    /// The endpoint URL: a base URL gets `/v1/events` appended (`/v1/logs` for OTLP, to any path
+    /// that does not end in it, as OpenTelemetry's exporters treat a base endpoint).
+    public static func endpoint(from text: String, allowInsecureHTTP: Bool, protocol delivery: DeliveryProtocol = .emit) throws -> URL {
         guard var url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host else {
             throw FlushError.usage("\"\(text)\" is not an http(s) URL")
         }
@@ -43,8 +56,8 @@ public struct FlushOptions: Sendable {
         if scheme == "http", !isLoopback(host), !allowInsecureHTTP {
             throw FlushError.usage("refusing plain HTTP to \(host): events and the token would cross the network unencrypted; use https, or --allow-insecure-http")
         }
-        if url.path.isEmpty || url.path == "/" {
-            url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) + IngestProtocol.path : text + IngestProtocol.path) ?? url
+        if url.path.isEmpty || url.path == "/" || (delivery == .otlp && !url.path.hasSuffix(OTLPLogs.path)) {
+            url = URL(string: text.hasSuffix("/") ? String(text.dropLast()) + delivery.path : text + delivery.path) ?? url
         }
         return url
     }
@@ -76,7 +89,8 @@ public struct FlushOutcome: Sendable {
 /// Delivers pending outbox events in batches. A batch is marked only after the receiver answered
 /// for it, so a crash at any point leaves events pending, and the receiver's idempotence by
 /// `event_id` makes the retry harmless. 5xx, timeouts and connection errors are retried with
-/// exponential backoff and jitter; 401/403 stop at once.
+/// exponential backoff and jitter (a Retry-After wins); 401/403 stop at once. Over OTLP only
+/// 429, 502, 503 and 504 are retried, other 4xx are rejections and other 5xx stop the flush.
 public final class Flusher: Sendable {
     public let outbox: EventDatabase
     public let options: FlushOptions
@@ -104,7 +118,7 @@ public final class Flusher: Sendable {
 
     /// One batch on its way: the events and what happened to the request.
     private enum Attempt: Sendable {
-        case answered(batch: [EventDatabase.Stored], status: Int, body: [UInt8])
+        case answered(batch: [EventDatabase.Stored], status: Int, body: [UInt8], contentType: String?, retryAfter: Double?)
         case failed(batch: [EventDatabase.Stored], reason: String)
     }
 
@@ -138,7 +152,8 @@ public final class Flusher: Sendable {
                         }
                         do {
                             let response = try await send(batch)
-                            return .answered(batch: batch, status: response.status, body: response.body)
+                            return .answered(batch: batch, status: response.status, body: response.body,
+                                             contentType: response.contentType, retryAfter: response.retryAfter)
                         } catch {
                             return .failed(batch: batch, reason: "\(options.endpoint.absoluteString): \(NetworkFailure.describe(error))")
                         }
@@ -158,7 +173,7 @@ public final class Flusher: Sendable {
                 case let .failed(batch, reason):
                     retry.append(batch)
                     try await backoff(&attempt, &failingSince, reason: reason, outcome: &outcome)
-                case let .answered(batch, status, body):
+                case let .answered(batch, status, body, _, retryAfter) where options.deliveryProtocol == .emit:
                     switch status {
                     case 200..<300:
                         let result = try IngestResult(json: try JSONParser.parse(body))
@@ -187,9 +202,53 @@ public final class Flusher: Sendable {
                         outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
                     case 500..<600, 408, 429:
                         retry.append(batch)
-                        try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", outcome: &outcome)
+                        try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", retryAfter: retryAfter, outcome: &outcome)
                     default:
                         outcome.gaveUp = "the receiver answered HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
+                    }
+                case let .answered(batch, status, body, contentType, retryAfter):
+                    // OTLP/HTTP's rules (opentelemetry-proto, otlp.md "OTLP/HTTP Response").
+                    let message = { OTLPLogs.errorMessage(body, contentType: contentType) }
+                    switch status {
+                    case 200..<300:
+                        let partial = OTLPLogs.partialSuccess(body, contentType: contentType)
+                        if let partial, partial.rejected > 0, batch.count > 1 {
+                            // OTLP does not say which records it refused: each event goes again
+                            // alone (the accepted ones arrive twice; sinks drop them by emit.event_id).
+                            retry.append(contentsOf: batch.reversed().map { [$0] })
+                            log("the collector refused \(partial.rejected) of \(batch.count) records (\(partial.message)); sending them one at a time to find which")
+                        } else {
+                            let refused = (partial?.rejected ?? 0) > 0
+                            let rejected = refused ? [(seq: batch[0].seq, codes: [Self.rejectionCode(partial?.message ?? "")])] : []
+                            if let partial, partial.rejected == 0, !partial.message.isEmpty { log("the collector accepted the batch with a warning: \(partial.message)") }
+                            if let first = batch.first?.seq, let last = batch.last?.seq { try outbox.markDelivered(seqs: first...last, rejected: rejected) }
+                            outcome.delivered += batch.count - rejected.count
+                            outcome.rejected += rejected.count
+                        }
+                        attempt = 0
+                        failingSince = nil
+                    case 401, 403:
+                        group.cancelAll()
+                        throw FlushError.unauthorized(status, message())
+                    case 413 where batch.count > 1:
+                        let half = batch.count / 2
+                        batchSize = max(1, min(batchSize, half))
+                        retry.append(Array(batch[half...]))
+                        retry.append(Array(batch[..<half]))
+                        log("the collector says the batch is too large (413); sending \(batchSize) per batch")
+                    case 429, 502, 503, 504:
+                        retry.append(batch)
+                        try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", retryAfter: retryAfter, outcome: &outcome)
+                    case 400..<500 where batch.count > 1:
+                        // A refused request names no record: each event alone, to keep the good ones.
+                        retry.append(contentsOf: batch.reversed().map { [$0] })
+                        log("the collector refused a batch of \(batch.count) (HTTP \(status): \(message())); sending them one at a time to find which")
+                    case 400..<500:
+                        try outbox.markDelivered(seqs: batch[0].seq...batch[0].seq, rejected: [(batch[0].seq, [Self.rejectionCode("HTTP \(status): " + message())])])
+                        outcome.rejected += 1
+                    default:
+                        // OTLP forbids retrying other statuses; the events stay pending for the next flush.
+                        outcome.gaveUp = "the collector answered HTTP \(status): \(message())"
                     }
                 }
             }
@@ -198,7 +257,13 @@ public final class Flusher: Sendable {
         return outcome
     }
 
-    private func backoff(_ attempt: inout Int, _ failingSince: inout Date?, reason: String, outcome: inout FlushOutcome) async throws {
+    /// How an OTLP refusal is kept with the event: the collector's own words, after a code.
+    static func rejectionCode(_ message: String) -> String {
+        "otlp_rejected: " + String(message.replacingOccurrences(of: ",", with: ";").prefix(300))
+    }
+
+    private func backoff(_ attempt: inout Int, _ failingSince: inout Date?, reason: String, retryAfter: Double? = nil,
+                         outcome: inout FlushOutcome) async throws {
         let since = failingSince ?? Date()
         failingSince = since
         if Date().timeIntervalSince(since) > options.giveUpAfter {
@@ -206,24 +271,33 @@ public final class Flusher: Sendable {
             return
         }
         // Exponential backoff from 100 ms, capped at 10 s, with full jitter in [0.5, 1.5).
+        // A server's Retry-After wins (within what is left before giving up).
         let base = min(10.0, 0.1 * pow(2.0, Double(attempt)))
-        let delay = base * Double.random(in: 0.5..<1.5)
+        var delay = base * Double.random(in: 0.5..<1.5)
+        if let retryAfter { delay = min(max(0, retryAfter), max(0, options.giveUpAfter - Date().timeIntervalSince(since)) + 0.01) }
         attempt += 1
         log(String(format: "delivery failed (%@); retrying in %.2f s", reason, delay))
         try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
     }
 
-    private func send(_ batch: [EventDatabase.Stored]) async throws -> (status: Int, body: [UInt8]) {
+    private func send(_ batch: [EventDatabase.Stored]) async throws -> (status: Int, body: [UInt8], contentType: String?, retryAfter: Double?) {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
-        for stored in batch {
-            buffer.writeString(stored.body)
-            buffer.writeInteger(UInt8(ascii: "\n"))
-        }
         var request = HTTPClientRequest(url: options.endpoint.absoluteString)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: IngestProtocol.contentType)
+        switch options.deliveryProtocol {
+        case .emit:
+            buffer.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
+            for stored in batch {
+                buffer.writeString(stored.body)
+                buffer.writeInteger(UInt8(ascii: "\n"))
+            }
+            request.headers.add(name: "Content-Type", value: IngestProtocol.contentType)
+        case .otlp:
+            buffer.writeBytes(try OTLPLogs.request(batch.map(\.body), encoding: options.otlpEncoding))
+            request.headers.add(name: "Content-Type", value: options.otlpEncoding.contentType)
+        }
         if let token = options.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in options.headers { request.headers.replaceOrAdd(name: name, value: value) }
         if options.gzip {
             buffer = try buffer.compress(with: .gzip())
             request.headers.add(name: "Content-Encoding", value: "gzip")
@@ -231,6 +305,18 @@ public final class Flusher: Sendable {
         request.body = .bytes(buffer)
         let response = try await client.execute(request, timeout: .seconds(Int64(options.requestTimeout)))
         let body = try await response.body.collect(upTo: 16 << 20)
-        return (Int(response.status.code), Array(body.readableBytesView))
+        return (Int(response.status.code), Array(body.readableBytesView), response.headers.first(name: "Content-Type"),
+                Self.retryAfter(response.headers.first(name: "Retry-After")))
+    }
+
+    /// Retry-After as seconds from now: a number of seconds or an HTTP date (RFC 9110 §10.2.3).
+    static func retryAfter(_ value: String?) -> Double? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Double(value), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
     }
 }

@@ -306,6 +306,16 @@ public final class EventDatabase: Sendable {
         }
     }
 
+    /// Why each rejected event was refused: the receiver's codes (or a collector's words), by event id.
+    public func rejectionCodes() throws -> [String: String] {
+        try pool.read { db in
+            var codes: [String: String] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT e.event_id, r.codes FROM rejected r JOIN events e ON e.seq = r.seq")
+            while let row = try rows.next() { codes[row[0]] = row[1] }
+            return codes
+        }
+    }
+
     /// Every event (or those in one state) in insertion order, streamed in pages.
     public func forEach(state: State? = nil, pageSize: Int = 10_000, _ body: (Stored) throws -> Void) throws {
         var after: Int64 = 0

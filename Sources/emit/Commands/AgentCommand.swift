@@ -50,6 +50,7 @@ enum AgentConfigFile {
         "redfish_url": \.meters.redfishURL, "redfish_chassis": \.meters.redfishChassis, "redfish_username": \.meters.redfishUsername,
         "redfish_password_file": \.meters.redfishPasswordFile, "redfish_ca_file": \.meters.redfishCAFile,
         "to": \.deliverTo, "token_file": \.tokenFile, "ca_file": \.caFile, "metrics_listen": \.metricsListen,
+        "protocol": \.delivery.deliveryProtocol, "otlp_encoding": \.delivery.otlpEncoding,
     ] }
     static var defaulted: [String: (WritableKeyPath<AgentServeCommand, String>, String)] { [
         "interval": (\.interval, "1s"), "rapl_zones": (\.meters.raplZones, "default"), "bmc_class": (\.meters.bmcClass, "node"),
@@ -135,6 +136,8 @@ struct AgentServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: ArgumentHelp("Bearer token for --to.", valueName: "FILE"))
     var tokenFile: String?
 
+    @OptionGroup var delivery: DeliveryOptions
+
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM certificates to trust for --to over https.", valueName: "FILE"))
     var caFile: String?
 
@@ -164,15 +167,23 @@ struct AgentServeCommand: AsyncParsableCommand {
         }
         var flushOptions: FlushOptions?
         if let deliverTo {
-            do { flushOptions = FlushOptions(endpoint: try FlushOptions.endpoint(from: deliverTo, allowInsecureHTTP: allowInsecureHTTP)) } catch {
+            let (deliveryProtocol, encoding, headers) = try delivery.resolved()
+            do {
+                flushOptions = FlushOptions(endpoint: try FlushOptions.endpoint(from: deliverTo, allowInsecureHTTP: allowInsecureHTTP, protocol: deliveryProtocol))
+            } catch {
                 throw CommandFailure.usage("--to: \(error)")
             }
+            flushOptions?.deliveryProtocol = deliveryProtocol
+            flushOptions?.otlpEncoding = encoding
+            flushOptions?.headers = headers
             flushOptions?.token = try tokenFile.map(TokenFile.read)
             flushOptions?.follow = true
             flushOptions?.caFile = caFile
             flushOptions?.giveUpAfter = .infinity
         } else if tokenFile != nil {
             throw CommandFailure.usage("--token-file is for --to: name the receiver too")
+        } else if delivery.deliveryProtocol != nil || delivery.otlpEncoding != nil || !delivery.headers.isEmpty {
+            throw CommandFailure.usage("--protocol, --otlp-encoding and --header are for --to: name the receiver too")
         }
         var group: gid_t?
         if let socketGroup {

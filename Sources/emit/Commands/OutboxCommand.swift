@@ -148,6 +148,9 @@ struct OutboxExport: ParsableCommand {
     @Flag(name: .customLong("pending"), help: "Only events not yet delivered.")
     var pendingOnly = false
 
+    @Flag(name: .customLong("rejected"), help: "Only events the receiver refused; why, on stderr (one line per event).")
+    var rejectedOnly = false
+
     @Flag(name: .customLong("all"), help: "Every event, whatever its state (the default).")
     var all = false
 
@@ -155,7 +158,7 @@ struct OutboxExport: ParsableCommand {
     var destination: String = "-"
 
     func validate() throws {
-        if pendingOnly && all { throw ValidationError("--pending and --all exclude each other") }
+        if [pendingOnly, rejectedOnly, all].filter({ $0 }).count > 1 { throw ValidationError("--pending, --rejected and --all exclude each other") }
     }
 
     func run() throws {
@@ -173,8 +176,10 @@ struct OutboxExport: ParsableCommand {
         var count = 0
         var chunk = ""
         do {
-            try database.forEach(state: pendingOnly ? .pending : nil) { stored in
+            let reasons = rejectedOnly ? try database.rejectionCodes() : [:]
+            try database.forEach(state: pendingOnly ? .pending : rejectedOnly ? .rejected : nil) { stored in
                 count += 1
+                if rejectedOnly { Console.error("rejected \(stored.eventID): \(reasons[stored.eventID] ?? "no reason kept")") }
                 if let handle {
                     chunk += stored.body + "\n"
                     if chunk.utf8.count > 1 << 20 { handle.write(Data(chunk.utf8)); chunk = "" }
@@ -208,8 +213,10 @@ struct OutboxFlush: AsyncParsableCommand {
 
     @OptionGroup var outbox: OutboxLocation
 
-    @Option(name: .customLong("to"), help: ArgumentHelp("The receiver, e.g. https://ingest.example:8786 (/v1/events is appended to a bare host).", valueName: "URL"))
+    @Option(name: .customLong("to"), help: ArgumentHelp("The receiver, e.g. https://ingest.example:8786 (/v1/events is appended to a bare host; /v1/logs with --protocol otlp).", valueName: "URL"))
     var url: String
+
+    @OptionGroup var delivery: DeliveryOptions
 
     @Option(name: .customLong("token-file"), help: ArgumentHelp("A file holding the bearer token.", valueName: "FILE"))
     var tokenFile: String?
@@ -240,12 +247,16 @@ struct OutboxFlush: AsyncParsableCommand {
 
     func run() async throws {
         guard batch > 0 else { throw CommandFailure.usage("--batch must be at least 1") }
+        let (deliveryProtocol, encoding, headers) = try delivery.resolved()
         var options: FlushOptions
         do {
-            options = FlushOptions(endpoint: try FlushOptions.endpoint(from: url, allowInsecureHTTP: allowInsecureHTTP))
+            options = FlushOptions(endpoint: try FlushOptions.endpoint(from: url, allowInsecureHTTP: allowInsecureHTTP, protocol: deliveryProtocol))
         } catch {
             throw CommandFailure.usage("outbox flush: \(error)")
         }
+        options.deliveryProtocol = deliveryProtocol
+        options.otlpEncoding = encoding
+        options.headers = headers
         options.token = try tokenFile.map(TokenFile.read)
         options.batchSize = batch
         options.follow = follow
@@ -266,7 +277,9 @@ struct OutboxFlush: AsyncParsableCommand {
             await flusher.shutdown()
             throw CommandFailure(exitCode: 3, message: "outbox flush: \(error)")
         }
-        Console.error("emit outbox flush: \(outcome.delivered) delivered (\(outcome.duplicates) already held by the receiver), \(outcome.rejected) rejected, \(outcome.pending) pending")
+        // A collector does not say what it held already (OTLP is at-least-once; sinks deduplicate).
+        let held = options.deliveryProtocol == .emit ? " (\(outcome.duplicates) already held by the receiver)" : ""
+        Console.error("emit outbox flush: \(outcome.delivered) delivered\(held), \(outcome.rejected) rejected, \(outcome.pending) pending")
         if let reason = outcome.gaveUp, outcome.pending > 0 {
             throw CommandFailure(exitCode: 3, message: "outbox flush: \(reason)")
         }

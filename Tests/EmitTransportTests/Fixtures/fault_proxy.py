@@ -3,8 +3,9 @@
 
 usage: fault_proxy.py LISTEN_PORT UPSTREAM_PORT FAULTS
 FAULTS is a comma-separated script applied to successive POST requests, then everything is
-forwarded: "503" answers 503, "drop" closes the connection without an answer, "slow" waits 2 s
-then forwards, "ok" forwards. Prints "ready" when listening."""
+forwarded: a status ("503", "429") answers it, with "raN" after it ("503ra1") also a Retry-After
+of N seconds; "drop" closes the connection without an answer, "slow" waits 2 s then forwards,
+"ok" forwards. Prints "ready" when listening."""
 import http.client
 import http.server
 import sys
@@ -43,9 +44,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             n = count["n"]
             count["n"] += 1
         fault = script[n] if n < len(script) else "ok"
-        if fault == "503":
+        if fault[:3].isdigit():
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(503)
+            self.send_response(int(fault[:3]))
+            if fault[3:].startswith("ra"):
+                self.send_header("Retry-After", fault[5:])
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif fault == "drop":
