@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "EmitAgent",
             dependencies: [
-                "EmitContract", "EmitMeters", "EmitSessions",
+                "EmitContract", "EmitMeters", "EmitSessions", "EmitOTLP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -1,5 +1,6 @@
 import EmitContract
 import EmitMeters
+import EmitOTLP
 import EmitSessions
 import Hummingbird
 import Logging
@@ -21,6 +22,18 @@ public enum AgentMetrics {
         case .psys, .node, .chassis: return "enclosure"
         case .outlet, .ups, .pduInlet, .pduOutlet: return "power_supply"
         default: return deviceClass.rawValue
+        }
+    }
+
+    /// Each device's cumulative energy as OTLP points (`hw.host.energy` for node and chassis BMCs).
+    static func points(agent: Agent) -> [OTLPMetrics.Point] {
+        agent.sampler.totals().devices.compactMap { entry in
+            guard let joules = entry.joules else { return nil }
+            let d = entry.device
+            return OTLPMetrics.Point(metric: [.node, .chassis].contains(d.device.deviceClass) ? "hw.host.energy" : "hw.energy",
+                                     hardwareID: d.device.id, hardwareType: hardwareType(d.device.deviceClass),
+                                     hardwareName: d.device.name ?? d.device.id, source: d.source.rawValue,
+                                     provenance: d.provenance.rawValue, joules: joules)
         }
     }
 

@@ -247,4 +247,42 @@ import Glibc
         }
         #expect(series == 3, "two GPUs and one package: \(server.output.suffix(500))")
     }
+
+    /// `--otlp-metrics-to`: each device's cumulative energy pushed as OpenTelemetry `hw.energy`,
+    /// read back by a sink that decodes with the official opentelemetry-proto package.
+    @Test func theAgentPushesOTLPEnergyMetrics() throws {
+        guard rootOrSkip(), peerRunning("otlp") else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let port = try StaticHTTPServer.freePort()
+        let out = node.dir.file("metrics.jsonl")
+        let sink = try BackgroundProcess(Peers.otlpPython, [Repository.path("Tests/EmitTransportTests/Fixtures/otlp_sink.py"), String(port), out],
+                                         log: node.dir.file("sink.log"))
+        defer { sink.kill9() }
+        #expect(sink.waitForPort(port), "\(sink.output)")
+        let agent = try node.startAgent(["--otlp-metrics-to", "http://127.0.0.1:\(port)", "--otlp-metrics-interval", "200ms", "--otlp-encoding", "json"])
+        defer { agent.kill9() }
+        var points: [JSONValue] = []
+        for _ in 0..<100 {
+            usleep(100_000)
+            points = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+            if points.filter({ $0["attributes"]?["hw.id"] == .string("GPU-aaaa") }).count >= 4 { break }
+        }
+        let gpu = points.filter { $0["attributes"]?["hw.id"] == .string("GPU-aaaa") }
+        #expect(gpu.count >= 4, "\(agent.output)")
+        for point in gpu {
+            #expect(point["name"] == .string("hw.energy") && point["unit"] == .string("J"))
+            #expect(point["temporality"] == .number(2) && point["monotonic"] == .bool(true), "cumulative and monotonic: \(point)")
+            #expect(point["attributes"]?["hw.type"] == .string("gpu") && point["attributes"]?["hw.name"] == .string("Test Accelerator 80GB"))
+            #expect(point["attributes"]?["emit.energy_source"] == .string("nvml") && point["attributes"]?["emit.energy_provenance"] == .string("measured"))
+            #expect(point["resource"]?["host.name"] == .string("node-shared") && point["resource"]?["service.name"] == .string("emit"))
+        }
+        let values = gpu.compactMap { $0["value"]?.numberValue }
+        #expect(values == values.sorted() && (values.last ?? 0) > (values.first ?? 0), "a GPU drawing \(Self.watts) W: \(values)")
+        #expect(Set(gpu.compactMap { $0["start_time_unix_nano"]?.numberValue }).count == 1, "one start while the agent runs")
+        #expect(points.contains { $0["attributes"]?["hw.type"] == .string("cpu") }, "the package too")
+        // Metrics need a receiver: the flags alone are refused before anything starts.
+        let orphan = try node.emit(["agent", "--socket", node.dir.file("other.sock"), "--otlp-metrics-interval", "1s"])
+        #expect(orphan.status == 2 && orphan.stderr.contains("--otlp-metrics-interval is for --otlp-metrics-to"), "\(orphan.stderr)")
+    }
 }

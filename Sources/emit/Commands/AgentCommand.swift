@@ -2,6 +2,7 @@ import ArgumentParser
 import EmitAgent
 import EmitContract
 import EmitMeters
+import EmitOTLP
 import EmitSessions
 import EmitTransport
 import Foundation
@@ -51,6 +52,7 @@ enum AgentConfigFile {
         "redfish_password_file": \.meters.redfishPasswordFile, "redfish_ca_file": \.meters.redfishCAFile,
         "to": \.deliverTo, "token_file": \.tokenFile, "ca_file": \.caFile, "metrics_listen": \.metricsListen,
         "protocol": \.delivery.deliveryProtocol, "otlp_encoding": \.delivery.otlpEncoding,
+        "otlp_metrics_to": \.otlpMetricsTo, "otlp_metrics_interval": \.otlpMetricsInterval,
     ] }
     static var defaulted: [String: (WritableKeyPath<AgentServeCommand, String>, String)] { [
         "interval": (\.interval, "1s"), "rapl_zones": (\.meters.raplZones, "default"), "bmc_class": (\.meters.bmcClass, "node"),
@@ -144,6 +146,14 @@ struct AgentServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-insecure-http"), help: "Allow --to over plain HTTP to a host that is not loopback.")
     var allowInsecureHTTP = false
 
+    @Option(name: .customLong("otlp-metrics-to"), help: ArgumentHelp(
+        "Push each device's cumulative energy as OpenTelemetry hw.energy / hw.host.energy metrics (OTLP/HTTP; /v1/metrics is appended) every --otlp-metrics-interval.",
+        valueName: "URL"))
+    var otlpMetricsTo: String?
+
+    @Option(name: .customLong("otlp-metrics-interval"), parsing: .unconditional, help: ArgumentHelp("How often to push the metrics (default: the sampling interval).", valueName: "D"))
+    var otlpMetricsInterval: String?
+
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus /metrics here, e.g. 127.0.0.1:9464 (default: off).", valueName: "HOST:PORT"))
     var metricsListen: String?
 
@@ -167,7 +177,7 @@ struct AgentServeCommand: AsyncParsableCommand {
         }
         var flushOptions: FlushOptions?
         if let deliverTo {
-            let (deliveryProtocol, encoding, headers) = try delivery.resolved()
+            let (deliveryProtocol, encoding, headers) = try delivery.resolved(metricsToo: otlpMetricsTo != nil)
             do {
                 flushOptions = FlushOptions(endpoint: try FlushOptions.endpoint(from: deliverTo, allowInsecureHTTP: allowInsecureHTTP, protocol: deliveryProtocol))
             } catch {
@@ -182,8 +192,25 @@ struct AgentServeCommand: AsyncParsableCommand {
             flushOptions?.giveUpAfter = .infinity
         } else if tokenFile != nil {
             throw CommandFailure.usage("--token-file is for --to: name the receiver too")
-        } else if delivery.deliveryProtocol != nil || delivery.otlpEncoding != nil || !delivery.headers.isEmpty {
-            throw CommandFailure.usage("--protocol, --otlp-encoding and --header are for --to: name the receiver too")
+        } else if delivery.deliveryProtocol != nil || (delivery.otlpEncoding != nil || !delivery.headers.isEmpty) && otlpMetricsTo == nil {
+            throw CommandFailure.usage("--protocol, --otlp-encoding and --header are for --to or --otlp-metrics-to: name the receiver too")
+        }
+        var metricsTarget: OTLPMetricsTarget?
+        if let otlpMetricsTo {
+            let url: URL
+            do { url = try FlushOptions.endpoint(from: otlpMetricsTo, allowInsecureHTTP: allowInsecureHTTP, protocol: .otlp) } catch {
+                throw CommandFailure.usage("--otlp-metrics-to: \(error)")
+            }
+            let base = url.absoluteString.hasSuffix(OTLPLogs.path) ? String(url.absoluteString.dropLast(OTLPLogs.path.count)) : url.absoluteString
+            var target = OTLPMetricsTarget(url: URL(string: base.hasSuffix(OTLPMetrics.path) ? base : base + OTLPMetrics.path) ?? url,
+                                           interval: try otlpMetricsInterval.map { try Durations.seconds($0, flag: "--otlp-metrics-interval") } ?? intervalSeconds)
+            let (_, encoding, headers) = try delivery.resolved(metricsToo: true)
+            target.encoding = encoding
+            target.headers = headers
+            target.caFile = caFile
+            metricsTarget = target
+        } else if otlpMetricsInterval != nil {
+            throw CommandFailure.usage("--otlp-metrics-interval is for --otlp-metrics-to")
         }
         var group: gid_t?
         if let socketGroup {
@@ -233,6 +260,10 @@ struct AgentServeCommand: AsyncParsableCommand {
                     let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
                                                            onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
                     group.addTask { try await metrics.runService() }
+                }
+                if let metricsTarget {
+                    let pusher = AgentMetricsPusher(agent: agent, target: metricsTarget, log: { Console.error("emit agent (metrics): \($0)") })
+                    group.addTask { await pusher.run() }
                 }
                 if let delivery {
                     group.addTask {

@@ -18,8 +18,9 @@ struct DeliveryOptions: ParsableArguments {
         valueName: "NAME=VALUE"))
     var headers: [String] = []
 
-    /// Checked before anything is sent: every problem named with its flag.
-    func resolved() throws -> (FlushOptions.DeliveryProtocol, OTLPEncoding, [(name: String, value: String)]) {
+    /// Checked before anything is sent: every problem named with its flag. `metricsToo`: OTLP
+    /// metrics are pushed as well, so --otlp-encoding means something without --protocol otlp.
+    func resolved(metricsToo: Bool = false) throws -> (FlushOptions.DeliveryProtocol, OTLPEncoding, [(name: String, value: String)]) {
         let chosen = deliveryProtocol ?? "emit"
         guard let delivery = FlushOptions.DeliveryProtocol(rawValue: chosen) else {
             throw CommandFailure.usage("--protocol: \"\(chosen)\" is not emit or otlp")
@@ -28,7 +29,7 @@ struct DeliveryOptions: ParsableArguments {
         guard let encoding = OTLPEncoding(rawValue: encodingName) else {
             throw CommandFailure.usage("--otlp-encoding: \"\(encodingName)\" is not protobuf or json")
         }
-        if otlpEncoding != nil, delivery != .otlp { throw CommandFailure.usage("--otlp-encoding is for --protocol otlp") }
+        if otlpEncoding != nil, delivery != .otlp, !metricsToo { throw CommandFailure.usage("--otlp-encoding is for --protocol otlp") }
         var pairs: [(name: String, value: String)] = []
         for header in headers {
             guard let equals = header.firstIndex(of: "="), equals != header.startIndex else {
