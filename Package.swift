@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "EmitSessionsTests", dependencies: ["EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitTransportTests", dependencies: ["EmitTransport", "EmitContract", "EmitTestSupport", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "EmitCampusTests", dependencies: ["EmitCampus", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmitOTLPTests", dependencies: ["EmitOTLP", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitAgentTests", dependencies: ["EmitAgent", "EmitSessions", "EmitMeters", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitCLITests", dependencies: ["EmitContract", "EmitTestSupport"]),
     ]

@@ -39,6 +39,15 @@ public enum OTLPLogs {
 
     /// The body of one export request for `events` (each the JSON text the outbox holds).
     public static func request(_ events: [String], encoding: OTLPEncoding) throws(EncodingError) -> [UInt8] {
+        switch encoding {
+        case .protobuf: return try wireRequest(events)
+        case .json: return try encodedRequest(events, encoding: .json)
+        }
+    }
+
+    /// The request through swift-protobuf's messages: the JSON encoding, and the reference the
+    /// protobuf bytes of `wireRequest` are tested against.
+    static func encodedRequest(_ events: [String], encoding: OTLPEncoding) throws(EncodingError) -> [UInt8] {
         var resources: [Opentelemetry_Proto_Logs_V1_ResourceLogs] = []
         var resourceOf: [ResourceKey: Int] = [:]
         for (index, text) in events.enumerated() {
@@ -101,6 +110,91 @@ public enum OTLPLogs {
         return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
     }
 
+    /// The same request in protobuf's wire format, written directly (ProtobufWriter): field by
+    /// field in field-number order, as swift-protobuf writes them.
+    static func wireRequest(_ events: [String]) throws(EncodingError) -> [UInt8] {
+        // Records grouped by resource, in order of first appearance.
+        var groups: [(key: ResourceKey, records: [ProtobufWriter])] = []
+        var groupOf: [ResourceKey: Int] = [:]
+        for (index, text) in events.enumerated() {
+            let event: JSONValue
+            do { event = try JSONParser.parse(text) } catch {
+                throw EncodingError(description: "event \(index) of the batch is not JSON: \(error)")
+            }
+            var record = ProtobufWriter(capacity: text.utf8.count + 256)
+            try writeRecord(event, index: index, into: &record)
+            let key = ResourceKey(node: event["producer"]?["node_id"]?.stringValue, version: event["producer"]?["version"]?.stringValue)
+            if let at = groupOf[key] { groups[at].records.append(record) } else {
+                groupOf[key] = groups.count
+                groups.append((key, [record]))
+            }
+        }
+        var out = ProtobufWriter(capacity: events.reduce(0) { $0 + $1.utf8.count } + events.count * 256)
+        for (key, records) in groups {
+            out.message(1) { resourceLogs in  // ExportLogsServiceRequest.resource_logs
+                resourceLogs.message(1) { resource in  // ResourceLogs.resource
+                    for (name, value) in resourceAttributes(key) {
+                        resource.message(1) { pair in pair.string(1, name); pair.message(2) { $0.string(1, value, always: true) } }
+                    }
+                }
+                resourceLogs.message(2) { scopeLogs in  // ResourceLogs.scope_logs
+                    scopeLogs.message(1) { scope in scope.string(1, "emit"); scope.string(2, key.version ?? "") }
+                    for record in records {
+                        scopeLogs.message(2) { $0.append(record) }  // ScopeLogs.log_records
+                    }
+                }
+            }
+        }
+        return out.bytes
+    }
+
+    static func writeRecord(_ event: JSONValue, index: Int, into record: inout ProtobufWriter) throws(EncodingError) {
+        func time(_ member: String) throws(EncodingError) -> UInt64 {
+            guard let text = event[member]?.stringValue, let instant = try? Timestamp(contract: text), instant.epochSeconds >= 0 else {
+                throw EncodingError(description: "event \(index) of the batch has no \(member) timestamp")
+            }
+            return UInt64(instant.epochSeconds) * 1_000_000_000 + UInt64(instant.nanoseconds)
+        }
+        let validTo = try time("valid_to"), recordedAt = try time("recorded_at")
+        record.fixed64(1, validTo)  // time_unix_nano
+        record.message(5) { writeAnyValue(event, into: &$0) }  // body
+        for (member, key) in recordAttributes {  // attributes
+            if let value = event[member]?.stringValue {
+                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.string(1, value, always: true) } }
+            }
+        }
+        record.fixed64(11, recordedAt)  // observed_time_unix_nano
+        record.string(12, eventName)  // event_name
+    }
+
+    static func writeAnyValue(_ value: JSONValue, into any: inout ProtobufWriter) {
+        switch value {
+        case .null: break
+        case .bool(let flag): any.bool(2, flag)
+        case .number(let number): any.double(4, number)
+        case .string(let text): any.string(1, text, always: true)
+        case .array(let items):
+            any.message(5) { list in for item in items { list.message(1) { writeAnyValue(item, into: &$0) } } }
+        case .object(let members):
+            any.message(6) { map in
+                for (key, member) in members {
+                    map.message(1) { pair in pair.string(1, key); pair.message(2) { writeAnyValue(member, into: &$0) } }
+                }
+            }
+        }
+    }
+
+    static let recordAttributes = [("event_id", "emit.event_id"), ("energy_source", "emit.energy_source"),
+                                   ("energy_provenance", "emit.energy_provenance"), ("grain", "emit.grain"),
+                                   ("compute_assignment_run_id", "emit.compute_assignment_run_id"), ("facility_id", "emit.facility_id")]
+
+    static func resourceAttributes(_ key: ResourceKey) -> [(String, String)] {
+        var attributes = [("service.name", "emit")]
+        if let version = key.version { attributes.append(("service.version", version)) }
+        if let node = key.node { attributes += [("host.name", node), ("host.id", node)] }
+        return attributes
+    }
+
     struct ResourceKey: Hashable {
         let node: String?
         let version: String?
@@ -108,12 +202,7 @@ public enum OTLPLogs {
 
     static func resource(_ key: ResourceKey) -> Opentelemetry_Proto_Resource_V1_Resource {
         var resource = Opentelemetry_Proto_Resource_V1_Resource()
-        resource.attributes = [OTLPValues.attribute("service.name", "emit")]
-        if let version = key.version { resource.attributes.append(OTLPValues.attribute("service.version", version)) }
-        if let node = key.node {
-            resource.attributes.append(OTLPValues.attribute("host.name", node))
-            resource.attributes.append(OTLPValues.attribute("host.id", node))
-        }
+        resource.attributes = resourceAttributes(key).map { OTLPValues.attribute($0.0, $0.1) }
         return resource
     }
 
@@ -130,9 +219,7 @@ public enum OTLPLogs {
         record.observedTimeUnixNano = try time("recorded_at")
         record.body = OTLPValues.anyValue(event)
         var attributes: [Opentelemetry_Proto_Common_V1_KeyValue] = []
-        for (member, key) in [("event_id", "emit.event_id"), ("energy_source", "emit.energy_source"),
-                              ("energy_provenance", "emit.energy_provenance"), ("grain", "emit.grain"),
-                              ("compute_assignment_run_id", "emit.compute_assignment_run_id"), ("facility_id", "emit.facility_id")] {
+        for (member, key) in recordAttributes {
             if let value = event[member]?.stringValue { attributes.append(OTLPValues.attribute(key, value)) }
         }
         record.attributes = attributes
