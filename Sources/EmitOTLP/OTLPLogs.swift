@@ -110,20 +110,20 @@ public enum OTLPLogs {
         return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
     }
 
-    /// The same request in protobuf's wire format, written directly (ProtobufWriter): field by
-    /// field in field-number order, as swift-protobuf writes them.
+    /// The same request in protobuf's wire format, written directly from each event's text
+    /// (EventTranscoder, ProtobufWriter): field by field in field-number order, as swift-protobuf
+    /// writes them.
     static func wireRequest(_ events: [String]) throws(EncodingError) -> [UInt8] {
         // Records grouped by resource, in order of first appearance.
         var groups: [(key: ResourceKey, records: [ProtobufWriter])] = []
         var groupOf: [ResourceKey: Int] = [:]
+        var transcoder = EventTranscoder()
         for (index, text) in events.enumerated() {
-            let event: JSONValue
-            do { event = try JSONParser.parse(text) } catch {
-                throw EncodingError(description: "event \(index) of the batch is not JSON: \(error)")
+            let record: ProtobufWriter
+            do { record = try transcoder.record(text) } catch {
+                throw EncodingError(description: "event \(index) of the batch: \(error)")
             }
-            var record = ProtobufWriter(capacity: text.utf8.count + 256)
-            try writeRecord(event, index: index, into: &record)
-            let key = ResourceKey(node: event["producer"]?["node_id"]?.stringValue, version: event["producer"]?["version"]?.stringValue)
+            let key = ResourceKey(node: transcoder.nodeID, version: transcoder.version)
             if let at = groupOf[key] { groups[at].records.append(record) } else {
                 groupOf[key] = groups.count
                 groups.append((key, [record]))
@@ -140,48 +140,12 @@ public enum OTLPLogs {
                 resourceLogs.message(2) { scopeLogs in  // ResourceLogs.scope_logs
                     scopeLogs.message(1) { scope in scope.string(1, "emit"); scope.string(2, key.version ?? "") }
                     for record in records {
-                        scopeLogs.message(2) { $0.append(record) }  // ScopeLogs.log_records
+                        scopeLogs.message(2, content: record)  // ScopeLogs.log_records
                     }
                 }
             }
         }
         return out.bytes
-    }
-
-    static func writeRecord(_ event: JSONValue, index: Int, into record: inout ProtobufWriter) throws(EncodingError) {
-        func time(_ member: String) throws(EncodingError) -> UInt64 {
-            guard let text = event[member]?.stringValue, let instant = try? Timestamp(contract: text), instant.epochSeconds >= 0 else {
-                throw EncodingError(description: "event \(index) of the batch has no \(member) timestamp")
-            }
-            return UInt64(instant.epochSeconds) * 1_000_000_000 + UInt64(instant.nanoseconds)
-        }
-        let validTo = try time("valid_to"), recordedAt = try time("recorded_at")
-        record.fixed64(1, validTo)  // time_unix_nano
-        record.message(5) { writeAnyValue(event, into: &$0) }  // body
-        for (member, key) in recordAttributes {  // attributes
-            if let value = event[member]?.stringValue {
-                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.string(1, value, always: true) } }
-            }
-        }
-        record.fixed64(11, recordedAt)  // observed_time_unix_nano
-        record.string(12, eventName)  // event_name
-    }
-
-    static func writeAnyValue(_ value: JSONValue, into any: inout ProtobufWriter) {
-        switch value {
-        case .null: break
-        case .bool(let flag): any.bool(2, flag)
-        case .number(let number): any.double(4, number)
-        case .string(let text): any.string(1, text, always: true)
-        case .array(let items):
-            any.message(5) { list in for item in items { list.message(1) { writeAnyValue(item, into: &$0) } } }
-        case .object(let members):
-            any.message(6) { map in
-                for (key, member) in members {
-                    map.message(1) { pair in pair.string(1, key); pair.message(2) { writeAnyValue(member, into: &$0) } }
-                }
-            }
-        }
     }
 
     static let recordAttributes = [("event_id", "emit.event_id"), ("energy_source", "emit.energy_source"),

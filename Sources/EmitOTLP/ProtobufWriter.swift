@@ -12,11 +12,6 @@ struct ProtobufWriter {
         bytes.reserveCapacity(capacity)
     }
 
-    /// Bytes already written as a message's content (a record written on its own).
-    mutating func append(_ other: ProtobufWriter) {
-        bytes.append(contentsOf: other.bytes)
-    }
-
     mutating func varint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {
@@ -41,6 +36,22 @@ struct ProtobufWriter {
         }
     }
 
+    /// A string field from its UTF-8 bytes.
+    mutating func bytesField(_ field: Int, _ utf8: [UInt8], always: Bool = false) {
+        guard always || !utf8.isEmpty else { return }
+        tag(field, wireType: 2)
+        varint(UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    /// A string field from UTF-8 in place (a slice of the text being read).
+    mutating func rawString(_ field: Int, _ utf8: UnsafeBufferPointer<UInt8>, always: Bool = false) {
+        guard always || !utf8.isEmpty else { return }
+        tag(field, wireType: 2)
+        varint(UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
     mutating func fixed64(_ field: Int, _ value: UInt64, always: Bool = false) {
         guard always || value != 0 else { return }
         tag(field, wireType: 1)
@@ -56,13 +67,20 @@ struct ProtobufWriter {
         bytes.append(value ? 1 : 0)
     }
 
+    /// A sub-message whose bytes are already written elsewhere: its length is known, nothing moves.
+    mutating func message(_ field: Int, content: ProtobufWriter) {
+        tag(field, wireType: 2)
+        varint(UInt64(content.bytes.count))
+        bytes.append(contentsOf: content.bytes)
+    }
+
     /// A length-delimited sub-message written in place: one byte is kept for its length and
     /// widened afterwards when the message is 128 bytes or more.
-    mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
+    mutating func message<E: Error>(_ field: Int, _ body: (inout ProtobufWriter) throws(E) -> Void) throws(E) {
         tag(field, wireType: 2)
         let lengthAt = bytes.count
         bytes.append(0)
-        body(&self)
+        try body(&self)
         let length = bytes.count - lengthAt - 1
         if length < 0x80 {
             bytes[lengthAt] = UInt8(length)

@@ -133,7 +133,8 @@ import Testing
         let out = dir.file("events.jsonl")
         let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }
         // package-1 holds, jumps 2 J, holds, jumps 2 J: it shows energy in 2 J steps.
-        let stepping = "sleep 0.05; echo 2000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.1; echo 4000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.1"
+        // Holds long enough (400 ms against 20 ms samples) that a loaded machine still sees both steps.
+        let stepping = "sleep 0.1; echo 2000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.4; echo 4000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.3"
         let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-still", "--interval", "20ms", "--out", out, "--", "sh", "-c", stepping], environment: env)
         #expect(result.status == 0, "\(result.stderr)")
         // package-0 never moved and RAPL reports no power: evidence of nothing, so no event, and

@@ -20,6 +20,7 @@ import Testing
         }
         let long = String(repeating: "é-", count: 20_000)
         events.append(#"{"valid_to": "2026-11-27T09:15:00.5Z", "recorded_at": "2026-11-27T09:15:01Z", "producer": {"node_id": "node-b", "version": "9.9"}, "n": null, "t": true, "f": false, "z": 0, "list": [1, "two", {"three": [null, 3.25e-7]}], "long": "\#(long)"}"#)
+        events.append(#"{"valid_to":"2026-11-27T09:15:00Z","recorded_at":"2026-11-27T09:15:00Z","grain":"r\u00e9n\n\"\\\/\ud83d\ude00","big":123456789012345678,"small":-0.0,"e":1E+2}"#)
         events.append(#"{"valid_to": "1970-01-01T00:00:00Z", "recorded_at": "1970-01-01T00:00:00.000000001Z", "empty": {}, "none": []}"#)
         return events
     }
@@ -39,8 +40,9 @@ import Testing
         #expect(decoded.resourceLogs.count == 4)
     }
 
-    @Test func anEventWithoutItsTimesIsRefusedNamingIt() {
-        #expect(throws: OTLPLogs.EncodingError.self) { try OTLPLogs.wireRequest([#"{"recorded_at": "2026-11-27T09:15:01Z"}"#]) }
-        #expect(throws: OTLPLogs.EncodingError.self) { try OTLPLogs.wireRequest(["not json"]) }
+    @Test func anEventWithoutItsTimesOrNotJSONIsRefusedNamingIt() {
+        for text in [#"{"recorded_at": "2026-11-27T09:15:01Z"}"#, "not json", #"{"valid_to": "x"#, #"{"a": [1, }"#, #"{"a": "\ud800"}"#, "[1]", #"{"a":1} x"#] {
+            #expect(throws: OTLPLogs.EncodingError.self, "\(text)") { try OTLPLogs.wireRequest([text]) }
+        }
     }
 }
