@@ -23,7 +23,10 @@ public struct AgentConfiguration: Sendable {
     /// Open runs: a journal appended when a run begins or ends, before the request is answered.
     public var runsFile: String { stateDirectory + "/agent-runs.jsonl" }
     /// Each device's totals and last reading: written every interval.
-    public var samplerFile: String { stateDirectory + "/agent-sampler.json" }
+    /// The sampler's checkpoint: two files written in turn (`.1`, `.2`; CheckpointFile).
+    public var samplerBase: String { stateDirectory + "/agent-sampler" }
+    /// Where versions before the paired files kept it; read once, then removed.
+    var legacySamplerFile: String { stateDirectory + "/agent-sampler.json" }
 }
 
 /// A run the agent meters: who began it, which devices, and the mark it began at.
@@ -69,6 +72,8 @@ public final class Agent: @unchecked Sendable {
     /// Journal records not yet on disk, in order.
     private var pendingRecords: [RunsJournal.Record] = []
     private let journal: RunsJournal
+    /// Written by the writer thread only (and by `checkpoint()` once that thread has stopped).
+    private let samplerCheckpoint: CheckpointFile
     /// Serializes the journal's file between the writer and `checkpoint()`.
     private let journalLock = NSLock()
     /// Requests (from the server's event loops, which must never block) waiting for their change
@@ -84,7 +89,13 @@ public final class Agent: @unchecked Sendable {
     /// last reading.
     public init(configuration: AgentConfiguration, meters: [EnergyMeter]) throws {
         self.configuration = configuration
-        let checkpoint = try Self.load(ContinuousSampler.Checkpoint.self, configuration.samplerFile)
+        samplerCheckpoint = CheckpointFile(base: configuration.samplerBase, folder: configuration.stateDirectory)
+        var checkpoint: ContinuousSampler.Checkpoint?
+        if let json = try samplerCheckpoint.load() {
+            checkpoint = try Self.decode(ContinuousSampler.Checkpoint.self, json, from: samplerCheckpoint.paths.joined(separator: ", "))
+        } else if let legacy = FileManager.default.contents(atPath: configuration.legacySamplerFile) {
+            checkpoint = try Self.decode(ContinuousSampler.Checkpoint.self, legacy, from: configuration.legacySamplerFile)
+        }
         sampler = ContinuousSampler(meters: meters, interval: configuration.interval, resume: checkpoint,
                                     sharedRoundAge: configuration.sharedRoundAge)
         runs = try RunsJournal.replay(configuration.runsFile)
@@ -147,7 +158,7 @@ public final class Agent: @unchecked Sendable {
                 if Date() >= nextSampler {
                     // Not fsynced: it serves restarts of the process, which the page cache
                     // survives; a power loss reboots the node, and its counters restart anyway.
-                    try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory, sync: false)
+                    try samplerCheckpoint.store(try CompactJSONEncoder().encode(sampler.checkpoint()), sync: false)
                     nextSampler = Date().addingTimeInterval(configuration.interval)
                 }
                 state.withLock { checkpointFailure = nil }
@@ -371,31 +382,11 @@ public final class Agent: @unchecked Sendable {
             }
         }
         markDurable(generation)
-        try Self.store(sampler.checkpoint(), at: configuration.samplerFile, folder: configuration.stateDirectory)
+        try samplerCheckpoint.store(try CompactJSONEncoder().encode(sampler.checkpoint()), sync: true)
+        unlink(configuration.legacySamplerFile)
     }
 
-    /// Writes a file atomically (a new file renamed over the old) and, with `sync`, durably (the
-    /// file and its folder fsynced).
-    static func store(_ value: some Encodable, at path: String, folder: String, sync: Bool = true) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(value)
-        let temporary = path + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw AgentError(status: 500, code: "state", message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = !sync || fsync(fd) == 0
-        close(fd)
-        guard written == data.count, synced, rename(temporary, path) == 0 else {
-            throw AgentError(status: 500, code: "state", message: "cannot store \(path): \(String(cString: strerror(errno)))")
-        }
-        guard sync else { return }
-        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 { _ = fsync(directory); close(directory) }
-    }
-
-    static func load<T: Decodable>(_ type: T.Type, _ path: String) throws -> T? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, from path: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {

@@ -85,8 +85,7 @@ final class RunsJournal {
     var needsCompaction: Bool { appended >= Self.compactAfter }
 
     private static func encode(_ records: [Record]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = CompactJSONEncoder()
         var bytes: [UInt8] = []
         for record in records {
             bytes += try encoder.encode(record)

@@ -140,3 +140,61 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
         #expect(sampler.totals().rounds == 1)
     }
 }
+
+/// The agent's state written by hand (StateJSON.swift) is what Codable writes: JSONDecoder reads
+/// it back as the same value, with the same members, every one of them set here.
+@Suite struct StateJSONTests {
+    func fragment(_ value: some JSONFragmentWriting) throws -> Data {
+        var out = JSONFragment()
+        try value.writeJSON(into: &out)
+        return Data(out.bytes)
+    }
+
+    func keys(_ data: Data) throws -> Set<String> {
+        func walk(_ value: Any, _ path: String, into keys: inout Set<String>) {
+            guard let object = value as? [String: Any] else { return }
+            for (key, member) in object {
+                keys.insert(path + "." + key)
+                walk(member, path + "." + key, into: &keys)
+            }
+        }
+        var keys = Set<String>()
+        walk(try JSONSerialization.jsonObject(with: data), "", into: &keys)
+        return keys
+    }
+
+    @Test func everyMemberIsWrittenAsCodableWritesIt() throws {
+        var totals = DeviceTracker.Totals()
+        totals.counterUnits = .max
+        totals.unitsPerJoule = 1e6
+        totals.counterObservedNanoseconds = 1_795_770_900_412_000_123
+        totals.counterSamples = 3
+        totals.counterAdvances = 2
+        totals.wraps = 1
+        totals.resets = 4
+        totals.powerJoules = 0.1 + 0.2
+        totals.powerObservedNanoseconds = 7
+        totals.powerSamples = 5
+        totals.failures = 6
+        totals.lastFailure = "read \"energy_uj\": EIO\n"
+        totals.counterQuantumJoules = 1e-6
+        totals.staleStepJoules = 2.5
+        totals.staleJumps = 2
+        totals.powerQuantumWatts = 0.001
+        let state = DeviceTracker.State(totals: totals, lastCounter: 123_456_789_012, wrapRange: 262_143_328_850)
+        let mark = ContinuousSampler.Mark(wallNanoseconds: 1_795_770_900_412_000_123,
+                                          devices: ["rapl:package-0": DeviceMark(totals: totals, openedWithCounter: true, openedWithPower: false),
+                                                    "nvml:GPU-1": DeviceMark(totals: .init(), openedWithCounter: false, openedWithPower: true)])
+        let checkpoint = ContinuousSampler.Checkpoint(wallNanoseconds: -5, bootID: "b0e1", devices: ["rapl:package-0": state, "x": .init(totals: .init())])
+        let encoder = JSONEncoder()
+        #expect(try JSONDecoder().decode(DeviceTracker.Totals.self, from: try fragment(totals)) == totals)
+        #expect(try keys(try fragment(totals)) == keys(try encoder.encode(totals)), "the same members as Codable")
+        #expect(try JSONDecoder().decode(ContinuousSampler.Mark.self, from: try fragment(mark)) == mark)
+        #expect(try keys(try fragment(mark)) == keys(try encoder.encode(mark)))
+        #expect(try JSONDecoder().decode(ContinuousSampler.Checkpoint.self, from: try fragment(checkpoint)) == checkpoint)
+        #expect(try keys(try fragment(checkpoint)) == keys(try encoder.encode(checkpoint)))
+        var broken = totals
+        broken.powerJoules = .nan
+        #expect(throws: JSONFragment.NotFinite.self) { try fragment(broken) }
+    }
+}

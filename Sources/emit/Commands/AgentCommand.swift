@@ -26,7 +26,7 @@ struct AgentCommand: ParsableCommand {
             hooks use `emit agent begin` and `emit agent end` (examples/slurm).
 
             Open runs and each device's last reading are checkpointed every interval \
-            ($EMIT_HOME, default /var/lib/emit: agent-runs.jsonl, agent-sampler.json): after `kill -9` or a restart the \
+            ($EMIT_HOME, default /var/lib/emit: agent-runs.jsonl, agent-sampler.1 and .2): after `kill -9` or a restart the \
             run goes on and the counter delta across the downtime still counts where no reset and \
             at most one wrap can have happened; after a reboot the window says counter_resets.
             """,
