@@ -13,6 +13,8 @@ source Benchmarks/lib/node-tree.sh
 export FAKE_NVML_WATTS=250 EMIT_HOME=$work/home
 node=$(scripts/build-node.sh 2>/dev/null)
 socket=$work/agent.sock
+# The load comes from C threads: a Python client is slower than the agent and measured itself.
+cc -O2 -pthread -o "$work/socket_clients" Benchmarks/agent/socket_clients.c
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 measure() {  # measure LABEL: CPU share of one core and peak RSS of the agent over SECS
@@ -37,12 +39,20 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 start_agent
 "$node" agent status --socket "$socket" | head -1
 measure "agent, 12 devices at 1 Hz, no run open"
-python3 Benchmarks/agent/socket_clients.py "$socket" --clients 100 --pairs 20 --prefix warm >/dev/null
+"$work/socket_clients" "$socket" 100 5 0 warm >/dev/null
+c0=$(cpu_ticks "$agent_pid")
 for round in 1 2 3; do
-  python3 Benchmarks/agent/socket_clients.py "$socket" --clients 100 --pairs 20 --prefix "r$round"
+  "$work/socket_clients" "$socket" 100 20 0 "r$round"   # closed loop: throughput, and latency at saturation
 done
-python3 Benchmarks/agent/socket_clients.py "$socket" --open 1 --prefix one >/dev/null
+c1=$(cpu_ticks "$agent_pid")
+echo "agent CPU per begin+end pair under that load: $(awk -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f us", c / hz / 6000 * 1e6 }')"
+"$work/socket_clients" "$socket" 1 50 20 single                     # one job alone
+for round in 1 2; do
+  "$work/socket_clients" "$socket" 100 10 1000 "paced$round"         # 100 jobs, each a begin+end about every second
+done
+"$work/socket_clients" "$socket" 100 20 100 burst                    # 100 jobs, each about every 100 ms
+python3 Benchmarks/agent/open_runs.py "$socket" 1 one >/dev/null
 measure "agent, 1 run open"
-python3 Benchmarks/agent/socket_clients.py "$socket" --open 999 --prefix many >/dev/null
+python3 Benchmarks/agent/open_runs.py "$socket" 999 many >/dev/null
 measure "agent, 1000 runs open"
 stop_agent
