@@ -260,8 +260,13 @@ import Glibc
                                          log: node.dir.file("sink.log"))
         defer { sink.kill9() }
         #expect(sink.waitForPort(port), "\(sink.output)")
-        let agent = try node.startAgent(["--otlp-metrics-to", "http://127.0.0.1:\(port)", "--otlp-metrics-interval", "200ms", "--otlp-encoding", "json"])
+        let agent = try node.startAgent(["--otlp-metrics-to", "http://127.0.0.1:\(port)", "--otlp-metrics-interval", "200ms", "--otlp-encoding", "json",
+                                         "--to", "http://127.0.0.1:\(port)", "--protocol", "otlp"])
         defer { agent.kill9() }
+        // A run ended without --out goes to the agent's outbox and on, as OTLP logs.
+        #expect(try node.emit(["agent", "begin", "--run-id", "otlp-run", "--devices", "0"], as: "nobody").status == 0)
+        usleep(300_000)
+        #expect(try node.emit(["agent", "end", "--run-id", "otlp-run"], as: "nobody").status == 0)
         var points: [JSONValue] = []
         for _ in 0..<100 {
             usleep(100_000)
@@ -281,6 +286,15 @@ import Glibc
         #expect(values == values.sorted() && (values.last ?? 0) > (values.first ?? 0), "a GPU drawing \(Self.watts) W: \(values)")
         #expect(Set(gpu.compactMap { $0["start_time_unix_nano"]?.numberValue }).count == 1, "one start while the agent runs")
         #expect(points.contains { $0["attributes"]?["hw.type"] == .string("cpu") }, "the package too")
+        var records: [JSONValue] = []
+        for _ in 0..<50 where records.isEmpty {
+            usleep(100_000)
+            records = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+                .filter { $0["event_name"] == .string("emit.energy_meter_recorded") }
+        }
+        #expect(!records.isEmpty && records.allSatisfy { $0["attributes"]?["emit.compute_assignment_run_id"] == .string("otlp-run") },
+                "the run's events delivered as OTLP log records: \(agent.output)")
+        #expect(records.contains { $0["body"]?["device"]?["id"] == .string("GPU-aaaa") && $0["encoding"] == .string("json") })
         // Metrics need a receiver: the flags alone are refused before anything starts.
         let orphan = try node.emit(["agent", "--socket", node.dir.file("other.sock"), "--otlp-metrics-interval", "1s"])
         #expect(orphan.status == 2 && orphan.stderr.contains("--otlp-metrics-interval is for --otlp-metrics-to"), "\(orphan.stderr)")
