@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         // gzip request bodies on both sides.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.0.0"),
+        // The agent's control socket: swift-nio's HTTP/1.1 codec on one event loop (already built
+        // for the HTTP client and server).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         // OTLP's protobuf messages (generated once and committed: scripts/generate-otlp.sh).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         // BER for SNMP messages (already built for the TLS stack, so it costs no build time).
@@ -72,11 +75,15 @@ let package = Package(
             ]
         ),
         // The node agent: one continuous sampler for every open run, its control API on a Unix
-        // socket (Hummingbird, already built for the receiver), checkpoints that survive restarts.
+        // socket (swift-nio's HTTP/1.1 codec), checkpoints that survive restarts, /metrics and OTLP metrics.
         .target(
             name: "EmitAgent",
             dependencies: [
                 "EmitContract", "EmitMeters", "EmitSessions", "EmitOTLP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                // /metrics for Prometheus.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -76,9 +76,6 @@ public final class Agent: @unchecked Sendable {
     private let samplerCheckpoint: CheckpointFile
     /// Serializes the journal's file between the writer and `checkpoint()`.
     private let journalLock = NSLock()
-    /// Requests (from the server's event loops, which must never block) waiting for their change
-    /// to be on disk: resumed by the writer.
-    private var durabilityWaiters: [(generation: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var started = false
     private var stopped = false
     private let writerDone = DispatchSemaphore(value: 0)
@@ -124,10 +121,7 @@ public final class Agent: @unchecked Sendable {
         let wasRunning = started && !stopped
         stopped = true
         state.broadcast()
-        let waiting = durabilityWaiters.map(\.continuation)
-        durabilityWaiters.removeAll()
         state.unlock()
-        for continuation in waiting { continuation.resume() }
         guard wasRunning else { return }
         writerDone.wait()
         sampler.stop()
@@ -139,22 +133,13 @@ public final class Agent: @unchecked Sendable {
         var nextSampler = Date()
         while true {
             state.lock()
-            while !stopped, runsChanged == runsDurable, Date() < nextSampler { _ = state.wait(until: nextSampler) }
+            while !stopped, Date() < nextSampler { _ = state.wait(until: nextSampler) }
             if stopped { state.unlock(); return }
-            let generation = runsChanged
-            let records = pendingRecords
-            pendingRecords.removeAll()
-            // A long journal is rewritten with the open runs, which already hold these records.
-            let snapshot = journal.needsCompaction ? Array(runs.values) : nil
             state.unlock()
             do {
-                if let snapshot {
-                    try journalLock.withLock { try journal.compact(snapshot) }
-                    markDurable(generation)
-                } else if !records.isEmpty {
-                    try journalLock.withLock { try journal.append(records) }
-                    markDurable(generation)
-                }
+                // Whoever changes the runs commits them (the server after each batch of requests);
+                // anything left behind is written here, within an interval.
+                try commitPending()
                 if Date() >= nextSampler {
                     // Not fsynced: it serves restarts of the process, which the page cache
                     // survives; a power loss reboots the node, and its counters restart anyway.
@@ -163,34 +148,51 @@ public final class Agent: @unchecked Sendable {
                 }
                 state.withLock { checkpointFailure = nil }
             } catch {
-                // Requests waiting on a write that cannot happen are answered; health says why.
                 state.withLock { checkpointFailure = "\(error)" }
-                markDurable(state.withLock { runsChanged })
-                Thread.sleep(forTimeInterval: min(1, configuration.interval))
+                nextSampler = Date().addingTimeInterval(min(1, configuration.interval))
             }
         }
     }
 
+    /// Writes the changes to the runs not yet on disk (one append and fsync for all of them)
+    /// and answers who waited for them. Called by the server's event loop after each batch of
+    /// requests, and by the writer for anything left. On failure the waiters are answered all the
+    /// same (health says why) and the error is thrown.
+    func commitPending() throws {
+        try journalLock.withLock {
+            // Taken under the journal's lock: records reach the file in the order they were made.
+            let (generation, records, snapshot): (Int, [RunsJournal.Record], [AgentRun]?) = state.withLock {
+                defer { pendingRecords.removeAll() }
+                // A long journal is rewritten with the open runs, which already hold these records.
+                return (runsChanged, pendingRecords, journal.needsCompaction ? Array(runs.values) : nil)
+            }
+            guard generation > state.withLock({ runsDurable }) else { return }
+            do {
+                if let snapshot { try journal.compact(snapshot) } else if !records.isEmpty { try journal.append(records) }
+            } catch {
+                state.withLock { checkpointFailure = "\(error)" }
+                markDurable(generation)
+                throw error
+            }
+            markDurable(generation)
+        }
+    }
+
+    /// Whether the change of `generation` is on disk (or cannot be: health says why).
+    func isDurable(_ generation: Int) -> Bool { state.withLock { runsDurable >= generation } }
+
     private func markDurable(_ generation: Int) {
         state.lock()
         runsDurable = max(runsDurable, generation)
-        var ready: [CheckedContinuation<Void, Never>] = []
-        durabilityWaiters.removeAll { waiter in
-            guard waiter.generation <= runsDurable else { return false }
-            ready.append(waiter.continuation)
-            return true
-        }
         state.broadcast()
         state.unlock()
-        for continuation in ready { continuation.resume() }
     }
 
-    /// Called with `state` locked after a change to the runs: its records queued for the
-    /// writer, which is woken; returns the change's generation.
+    /// Called with `state` locked after a change to the runs: its records queued for the next
+    /// commit; returns the change's generation.
     private func changedRunsLocked(_ records: [RunsJournal.Record]) -> Int {
         pendingRecords += records
         runsChanged += 1
-        state.broadcast()
         return runsChanged
     }
 
@@ -201,38 +203,10 @@ public final class Agent: @unchecked Sendable {
         state.unlock()
     }
 
-    /// Suspends until `generation` is on disk, blocking no thread.
-    private func durable(_ generation: Int) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            state.lock()
-            if !started || stopped || runsDurable >= generation {
-                state.unlock()
-                continuation.resume()
-                return
-            }
-            durabilityWaiters.append((generation, continuation))
-            state.unlock()
-        }
-    }
-
-    /// `begin`, answered once the run is on disk, without blocking the caller's thread (the
-    /// server's event loops must never block).
-    public func beginWhenDurable(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) async throws(AgentError) -> AgentRun {
-        let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
-        await durable(generation)
-        return run
-    }
-
-    /// `end`, answered once the change is on disk, without blocking the caller's thread.
-    public func endWhenDurable(runID: String, uid: UInt32, continuing: Bool = false) async throws(AgentError) -> RunResult {
-        let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
-        await durable(generation)
-        return result
-    }
-
     /// Opens the run and returns once it is on disk.
     public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> AgentRun {
         let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
+        try? commitPending()
         waitDurable(generation)
         return run
     }
@@ -242,13 +216,14 @@ public final class Agent: @unchecked Sendable {
     /// (consecutive windows that tile a run).
     public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
         let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
+        try? commitPending()
         waitDurable(generation)
         return result
     }
 
     // MARK: - Runs
 
-    private func openRun(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> (AgentRun, Int) {
+    func openRun(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> (AgentRun, Int) {
         try Self.check(runID: runID)
         try Self.check(labels: labels)
         let resolved = try DeviceScope.resolve(request, devices: sampler.devices)
@@ -274,7 +249,7 @@ public final class Agent: @unchecked Sendable {
         return (run, changedRunsLocked([RunsJournal.Record(begin: run)] + records))
     }
 
-    private func closeRun(runID: String, uid: UInt32, continuing: Bool) throws(AgentError) -> (RunResult, Int) {
+    func closeRun(runID: String, uid: UInt32, continuing: Bool) throws(AgentError) -> (RunResult, Int) {
         _ = try show(runID: runID, uid: uid)
         let mark = sampler.mark()
         state.lock()

@@ -2,10 +2,9 @@ import EmitContract
 import EmitMeters
 import EmitSessions
 import Foundation
-import Hummingbird
-import HummingbirdCore
-import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,22 +23,16 @@ public struct AgentSocket: Sendable {
     public static let defaultPath = "/run/emit/agent.sock"
 }
 
-/// A request's context: the channel, so the handler can ask the kernel who is calling.
-struct AgentRequestContext: RequestContext {
-    var coreContext: CoreRequestContextStorage
-    let channel: any Channel
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
-    }
-}
-
-/// The control API (AgentProtocol) on a Unix socket, HTTP/1.1 through Hummingbird. The caller's
-/// uid is the kernel's word (SO_PEERCRED), never the request's: only a run's uid or root may
-/// read or end it.
-public enum AgentServer {
+/// The control API (AgentProtocol) on a Unix socket: HTTP/1.1 through swift-nio's codec, on one
+/// event loop. Each begin or end is answered once its change is in the runs' journal on disk;
+/// requests that arrive while one commit runs share the next (LoopCommitter). The caller's uid
+/// is the kernel's word (SO_PEERCRED), never the request's: only a run's uid or root may read
+/// or end it.
+public final class AgentServer: Sendable {
     public static let maxBodyBytes = 64 << 10
+
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
 
     /// Prepares the socket path: refuses one another process listens on, removes a stale one,
     /// creates the folder.
@@ -61,124 +54,43 @@ public enum AgentServer {
         unlink(socket.path)
     }
 
-    /// Builds the application; `deliver` stores events in the agent's outbox.
-    public static func application(
-        agent: Agent, socket: AgentSocket, deliver: @escaping @Sendable ([EnergyEvent]) throws -> Void,
-        health: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
-        onRunning: @escaping @Sendable () async -> Void = {}
-    ) -> some ApplicationProtocol {
-        let router = Router(context: AgentRequestContext.self)
-
-        router.post(RouterPath(AgentProtocol.begin)) { request, context -> Response in
-            await respond(context) { uid throws(AgentError) in
-                let begin = try AgentProtocol.BeginRequest(json: try await body(request))
-                let run = try await agent.beginWhenDurable(runID: begin.runID, uid: uid, scope: begin.scope, labels: begin.labels)
-                return (201, AgentProtocol.json(run))
-            }
-        }
-
-        router.post(RouterPath(AgentProtocol.end)) { request, context -> Response in
-            await respond(context) { uid throws(AgentError) in
-                let end = try AgentProtocol.EndRequest(json: try await body(request))
-                let result = try await agent.endWhenDurable(runID: end.runID, uid: uid, continuing: end.continuing)
-                var members: [(String, JSONValue)] = [("run", AgentProtocol.json(result.run))]
-                if let window = result.window {
-                    members += [("valid_from", .string(window.from.text)), ("valid_to", .string(window.to.text))]
+    /// Listens on the socket; `deliver` stores events in the agent's outbox.
+    public init(agent: Agent, socket: AgentSocket, deliver: @escaping @Sendable ([EnergyEvent]) throws -> Void,
+                health: @escaping @Sendable () -> [(String, JSONValue)] = { [] }) throws(AgentError) {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let routes = AgentRoutes(agent: agent, deliver: deliver, health: health, committer: LoopCommitter(agent: agent, loop: loop))
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AgentHTTPHandler(routes: routes))
                 }
-                if end.deliver {
-                    do { try deliver(result.events) } catch {
-                        // The run is over and its events exist: hand them back rather than lose them.
-                        members.append(("events", .array(result.events.map(\.json))))
-                        members.append(("outbox_error", .string("\(error)")))
-                        return (200, .object(members))
-                    }
-                    members.append(("stored_in_outbox", .number(Double(result.events.count))))
-                } else {
-                    members.append(("events", .array(result.events.map(\.json))))
-                }
-                members.append(("not_measured", .array(result.withheld.map { .object([("device", .string($0.device)), ("reason", .string($0.reason))]) })))
-                return (200, .object(members))
             }
-        }
-
-        router.get(RouterPath(AgentProtocol.list)) { _, context -> Response in
-            await respond(context) { uid throws(AgentError) in
-                (200, .object([("runs", .array(agent.openRuns(uid: uid).map(AgentProtocol.json)))]))
-            }
-        }
-
-        router.get(RouterPath(AgentProtocol.show)) { request, context -> Response in
-            await respond(context) { uid throws(AgentError) in
-                guard let runID = request.uri.queryParameters["run_id"].map(String.init), !runID.isEmpty else {
-                    throw AgentError(status: 400, code: "missing_field", field: "run_id", message: "?run_id= is required")
-                }
-                return (200, AgentProtocol.json(try agent.show(runID: runID, uid: uid)))
-            }
-        }
-
-        router.get(RouterPath(AgentProtocol.health)) { _, context -> Response in
-            await respond(context) { _ throws(AgentError) in
-                let totals = agent.sampler.totals()
-                var members: [(String, JSONValue)] = [
-                    ("status", .string(agent.lastCheckpointFailure == nil ? "ok" : "degraded")),
-                    ("node_id", .string(agent.configuration.nodeID)),
-                    ("interval_ms", .number(agent.sampler.intervalSeconds * 1000)),
-                    ("rounds", .number(Double(totals.rounds))),
-                    ("open_runs", .number(Double(agent.openRunCount))),
-                    ("devices", .array(totals.devices.map { device in
-                        var d: [(String, JSONValue)] = [("key", .string(ContinuousSampler.key(device.device))),
-                                                        ("class", .string(device.device.device.deviceClass.rawValue))]
-                        if let name = device.device.device.name { d.append(("name", .string(name))) }
-                        d.append(("joules", device.joules.map { .number($0) } ?? .null))
-                        d.append(("failed_reads", .number(Double(device.failedReads))))
-                        return .object(d)
-                    })),
-                ]
-                if let failure = agent.lastCheckpointFailure { members.append(("checkpoint_failure", .string(failure))) }
-                return (200, .object(members + health()))
-            }
-        }
-
-        var logger = Logger(label: "emit-agent")
-        logger.logLevel = .warning
-        return Application(
-            router: router, server: .http1(),
-            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socket.path), serverName: "emit-agent"),
-            onServerRunning: { _ in
-                // Created under the default umask (no one else may connect); opened to the group now.
-                if let group = socket.group {
-                    _ = chown(socket.path, uid_t.max, group)
-                    chmod(socket.path, 0o660)
-                } else {
-                    chmod(socket.path, 0o600)
-                }
-                await onRunning()
-            },
-            logger: logger)
-    }
-
-    /// The caller's uid from the kernel, then the handler; errors as JSON.
-    static func respond(_ context: AgentRequestContext,
-                        _ handler: (UInt32) async throws(AgentError) -> (Int, JSONValue)) async -> Response {
         do {
-            let uid = try await peerUID(context.channel)
-            let (status, json) = try await handler(uid)
-            return response(status, json)
+            channel = try bootstrap.bind(unixDomainSocketPath: socket.path).wait()
         } catch {
-            return response(error.status, AgentProtocol.json(error))
+            try? group.syncShutdownGracefully()
+            throw AgentError(status: 500, code: "socket", field: "socket", message: "cannot listen on \(socket.path): \(error)")
+        }
+        // Created under the default umask (no one else may connect); opened to the group now.
+        if let gid = socket.group {
+            _ = chown(socket.path, uid_t.max, gid)
+            chmod(socket.path, 0o660)
+        } else {
+            chmod(socket.path, 0o600)
         }
     }
 
-    static func peerUID(_ channel: any Channel) async throws(AgentError) -> UInt32 {
-        guard let provider = channel as? SocketOptionProvider else {
-            throw AgentError(status: 500, code: "peer", message: "the connection has no socket to ask for peer credentials")
+    /// Serves until cancelled, then closes the socket.
+    public func run() async throws {
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
         }
-        do {
-            let credentials: PeerCredentials = try await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)).get()
-            return credentials.uid
-        } catch {
-            throw AgentError(status: 500, code: "peer", message: "SO_PEERCRED failed: \(error)")
-        }
+        try await group.shutdownGracefully()
     }
 
     /// Linux's `struct ucred` (not exported to Swift without _GNU_SOURCE): pid, uid, gid.
@@ -187,22 +99,206 @@ public enum AgentServer {
         var uid: UInt32 = 0
         var gid: UInt32 = 0
     }
+}
 
-    static func body(_ request: Request) async throws(AgentError) -> JSONValue {
-        var request = request
-        let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: maxBodyBytes) } catch {
-            throw AgentError(status: 413, code: "too_large", field: "body", message: "the body is over \(maxBodyBytes) bytes or was cut off")
+/// Answers waiting for their change to be on disk, and the commits that put them there: one at
+/// a time on a queue of its own, so the loop goes on reading and marking while the journal is
+/// fsynced, and every request that arrived meanwhile shares the next commit. Used on its loop.
+final class LoopCommitter: @unchecked Sendable {
+    private let agent: Agent
+    let loop: any EventLoop
+    private let queue = DispatchQueue(label: "emit-agent-journal")
+    private var waiting: [(generation: Int, answer: () -> Void)] = []
+    private var committing = false
+
+    init(agent: Agent, loop: any EventLoop) {
+        self.agent = agent
+        self.loop = loop
+    }
+
+    func answer(after generation: Int, _ answer: @escaping () -> Void) {
+        loop.preconditionInEventLoop()
+        waiting.append((generation, answer))
+        commitIfIdle()
+    }
+
+    private func commitIfIdle() {
+        guard !committing, !waiting.isEmpty else { return }
+        committing = true
+        queue.async { [self] in
+            try? agent.commitPending()  // a failure answers all the same; health says why
+            loop.execute { [self] in
+                committing = false
+                let ready = waiting.filter { agent.isDurable($0.generation) }
+                waiting.removeAll { agent.isDurable($0.generation) }
+                for waiter in ready { waiter.answer() }
+                commitIfIdle()
+            }
         }
-        do { return try JSONParser.parse(Array(buffer.readableBytesView)) } catch {
+    }
+}
+
+/// What each route does; the handler only reads requests and writes answers.
+struct AgentRoutes: Sendable {
+    let agent: Agent
+    let deliver: @Sendable ([EnergyEvent]) throws -> Void
+    let health: @Sendable () -> [(String, JSONValue)]
+    let committer: LoopCommitter
+
+    typealias Answer = (status: Int, json: JSONValue)
+
+    /// Handles one request; `answer` is called once, on the loop.
+    func handle(method: HTTPMethod, uri: String, body: ByteBuffer, uid: UInt32, answer: @escaping (Answer) -> Void) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts[0])
+        do {
+            switch (method, path) {
+            case (.POST, AgentProtocol.begin):
+                let request = try AgentProtocol.BeginRequest(json: try Self.json(body))
+                let (run, generation) = try agent.openRun(runID: request.runID, uid: uid, scope: request.scope, labels: request.labels)
+                committer.answer(after: generation) { answer((201, AgentProtocol.json(run))) }
+            case (.POST, AgentProtocol.end):
+                let request = try AgentProtocol.EndRequest(json: try Self.json(body))
+                let (result, generation) = try agent.closeRun(runID: request.runID, uid: uid, continuing: request.continuing)
+                committer.answer(after: generation) { [deliver, loop = committer.loop] in
+                    guard request.deliver else { return answer((200, Self.ended(result, delivered: nil))) }
+                    // The outbox's own durable write happens off the loop; the answer comes back to it.
+                    let bound = NIOLoopBound(answer, eventLoop: loop)
+                    DispatchQueue.global().async {
+                        let outcome: Result<Void, any Error> = Result { try deliver(result.events) }
+                        loop.execute { bound.value((200, Self.ended(result, delivered: outcome))) }
+                    }
+                }
+            case (.GET, AgentProtocol.list):
+                answer((200, .object([("runs", .array(agent.openRuns(uid: uid).map(AgentProtocol.json)))])))
+            case (.GET, AgentProtocol.show):
+                let query = parts.count > 1 ? URLComponents(string: "?" + parts[1])?.queryItems ?? [] : []
+                guard let runID = query.first(where: { $0.name == "run_id" })?.value, !runID.isEmpty else {
+                    throw AgentError(status: 400, code: "missing_field", field: "run_id", message: "?run_id= is required")
+                }
+                answer((200, AgentProtocol.json(try agent.show(runID: runID, uid: uid))))
+            case (.GET, AgentProtocol.health):
+                answer((200, healthJSON()))
+            case (_, AgentProtocol.begin), (_, AgentProtocol.end), (_, AgentProtocol.show), (_, AgentProtocol.health):
+                throw AgentError(status: 405, code: "method", message: "\(method) is not allowed on \(path)")
+            default:
+                throw AgentError(status: 404, code: "not_found", message: "no route \(path)")
+            }
+        } catch let error as AgentError {
+            answer((error.status, AgentProtocol.json(error)))
+        } catch {
+            answer((500, AgentProtocol.json(AgentError(status: 500, code: "internal", message: "\(error)"))))
+        }
+    }
+
+    static func json(_ body: ByteBuffer) throws(AgentError) -> JSONValue {
+        do { return try JSONParser.parse(Array(body.readableBytesView)) } catch {
             throw AgentError(status: 400, code: "invalid_json", field: "body", message: "the body is not JSON: \(error)")
         }
     }
 
-    static func response(_ status: Int, _ json: JSONValue) -> Response {
-        var buffer = ByteBuffer()
-        buffer.writeString(JSONWriter.line(json))
+    /// An ended run's answer: its events, or how many went to the outbox (or, when the outbox
+    /// failed, the events after all: the run is over and they exist).
+    static func ended(_ result: RunResult, delivered: Result<Void, any Error>?) -> JSONValue {
+        var members: [(String, JSONValue)] = [("run", AgentProtocol.json(result.run))]
+        if let window = result.window {
+            members += [("valid_from", .string(window.from.text)), ("valid_to", .string(window.to.text))]
+        }
+        switch delivered {
+        case .success?:
+            members.append(("stored_in_outbox", .number(Double(result.events.count))))
+        case .failure(let error)?:
+            members.append(("events", .array(result.events.map(\.json))))
+            members.append(("outbox_error", .string("\(error)")))
+            return .object(members)
+        case nil:
+            members.append(("events", .array(result.events.map(\.json))))
+        }
+        members.append(("not_measured", .array(result.withheld.map { .object([("device", .string($0.device)), ("reason", .string($0.reason))]) })))
+        return .object(members)
+    }
+
+    func healthJSON() -> JSONValue {
+        let totals = agent.sampler.totals()
+        var members: [(String, JSONValue)] = [
+            ("status", .string(agent.lastCheckpointFailure == nil ? "ok" : "degraded")),
+            ("node_id", .string(agent.configuration.nodeID)),
+            ("interval_ms", .number(agent.sampler.intervalSeconds * 1000)),
+            ("rounds", .number(Double(totals.rounds))),
+            ("open_runs", .number(Double(agent.openRunCount))),
+            ("devices", .array(totals.devices.map { device in
+                var d: [(String, JSONValue)] = [("key", .string(ContinuousSampler.key(device.device))),
+                                                ("class", .string(device.device.device.deviceClass.rawValue))]
+                if let name = device.device.device.name { d.append(("name", .string(name))) }
+                d.append(("joules", device.joules.map { .number($0) } ?? .null))
+                d.append(("failed_reads", .number(Double(device.failedReads))))
+                return .object(d)
+            })),
+        ]
+        if let failure = agent.lastCheckpointFailure { members.append(("checkpoint_failure", .string(failure))) }
+        return .object(members + health())
+    }
+}
+
+/// One connection: reads a request (head, body up to the limit, end), asks the kernel who is
+/// calling, hands it to the routes, writes the answer; keeps the connection for the next.
+final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let routes: AgentRoutes
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var tooLarge = false
+    private var uid: UInt32?
+
+    init(routes: AgentRoutes) {
+        self.routes = routes
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // Asked once per connection, on its loop: the kernel's answer is immediate.
+        if let provider = context.channel as? any SocketOptionProvider {
+            let credentials = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+                as EventLoopFuture<AgentServer.PeerCredentials>
+            credentials.assumeIsolated().whenSuccess { [self] in uid = $0.uid }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body.clear()
+            tooLarge = false
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes > AgentServer.maxBodyBytes { tooLarge = true } else { body.writeBuffer(&chunk) }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let keepAlive = head.isKeepAlive
+            let respond: (AgentRoutes.Answer) -> Void = { [self] answer in write(context: context, answer, keepAlive: keepAlive) }
+            if tooLarge {
+                respond((413, AgentProtocol.json(AgentError(status: 413, code: "too_large", field: "body", message: "the body is over \(AgentServer.maxBodyBytes) bytes"))))
+            } else if let uid {
+                routes.handle(method: head.method, uri: head.uri, body: body, uid: uid, answer: respond)
+            } else {
+                respond((500, AgentProtocol.json(AgentError(status: 500, code: "peer", message: "SO_PEERCRED gave no caller for this connection"))))
+            }
+        }
+    }
+
+    private func write(context: ChannelHandlerContext, _ answer: AgentRoutes.Answer, keepAlive: Bool) {
+        guard context.channel.isActive else { return }  // the client hung up: nothing to answer
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeString(JSONWriter.line(answer.json))
         buffer.writeString("\n")
-        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(buffer.readableBytes))])
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: answer.status), headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }
 }

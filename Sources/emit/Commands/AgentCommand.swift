@@ -241,10 +241,16 @@ struct AgentServeCommand: AsyncParsableCommand {
         for problem in opened.flatMap(\.problems) + notes { Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)") }
         Console.flush()
         let pending: @Sendable () -> Int? = { try? EventDatabase(path: outbox).counts().pending }
-        let application = AgentServer.application(
-            agent: agent, socket: listening,
-            deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
-            health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] })
+        let server: AgentServer
+        do {
+            server = try AgentServer(
+                agent: agent, socket: listening,
+                deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
+                health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] })
+        } catch {
+            agent.stop()
+            throw CommandFailure.usage(error.message)
+        }
         var flusher: Flusher?
         if let flushOptions {
             do { flusher = try Flusher(outbox: try EventDatabase(path: outbox), options: flushOptions, log: { Console.error("emit agent (delivery): \($0)") }) } catch {
@@ -255,7 +261,7 @@ struct AgentServeCommand: AsyncParsableCommand {
         let delivery = flusher
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await application.runService() }
+                group.addTask { try await server.run() }
                 if let metricsAddress {
                     let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
                                                            onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
