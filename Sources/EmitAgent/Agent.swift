@@ -143,7 +143,7 @@ public final class Agent: @unchecked Sendable {
                 if Date() >= nextSampler {
                     // Not fsynced: it serves restarts of the process, which the page cache
                     // survives; a power loss reboots the node, and its counters restart anyway.
-                    try samplerCheckpoint.store(try CompactJSONEncoder().encode(sampler.checkpoint()), sync: false)
+                    try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: false)
                     nextSampler = Date().addingTimeInterval(configuration.interval)
                 }
                 state.withLock { checkpointFailure = nil }
@@ -357,8 +357,14 @@ public final class Agent: @unchecked Sendable {
             }
         }
         markDurable(generation)
-        try samplerCheckpoint.store(try CompactJSONEncoder().encode(sampler.checkpoint()), sync: true)
+        try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: true)
         unlink(configuration.legacySamplerFile)
+    }
+
+    static func json(_ value: some JSONFragmentWriting) throws -> [UInt8] {
+        var out = JSONFragment()
+        try value.writeJSON(into: &out)
+        return out.bytes
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data, from path: String) throws -> T {

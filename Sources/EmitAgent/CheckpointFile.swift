@@ -75,8 +75,9 @@ final class CheckpointFile {
         var bytes = Array("emit-agent-checkpoint 1 \(sequence) \(json.count) \(String(Self.fnv1a(json), radix: 16))\n".utf8)
         bytes += json
         let fd = descriptors[slot]
+        // Not truncated: bytes past the header's length (from a longer earlier write) are ignored.
         let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count, ftruncate(fd, off_t(bytes.count)) == 0, !sync || fsync(fd) == 0 else {
+        guard written == bytes.count, !sync || fsync(fd) == 0 else {
             throw failure("cannot write \(paths[slot])")
         }
     }

@@ -1,3 +1,4 @@
+import EmitContract
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -85,10 +86,11 @@ final class RunsJournal {
     var needsCompaction: Bool { appended >= Self.compactAfter }
 
     private static func encode(_ records: [Record]) throws -> [UInt8] {
-        let encoder = CompactJSONEncoder()
         var bytes: [UInt8] = []
         for record in records {
-            bytes += try encoder.encode(record)
+            var line = JSONFragment()
+            try record.writeJSON(into: &line)
+            bytes += line.bytes
             bytes.append(UInt8(ascii: "\n"))
         }
         return bytes
@@ -111,5 +113,41 @@ final class RunsJournal {
 
     private func failure(_ what: String) -> AgentError {
         AgentError(status: 500, code: "state", message: "\(what): \(String(cString: strerror(errno)))")
+    }
+}
+
+// The journal's records as their Codable conformances write them (tested against JSONEncoder's
+// members), without Codable's cost on every begin and end.
+extension RunsJournal.Record: JSONFragmentWriting {
+    func writeJSON(into out: inout JSONFragment) throws {
+        out.beginObject()
+        if let begin { try out.member("begin", begin) }
+        out.member("end", end)
+        if let shared { try out.member("shared", shared) }
+        out.endObject()
+    }
+}
+
+extension RunsJournal.Record.Shared: JSONFragmentWriting {
+    func writeJSON(into out: inout JSONFragment) throws {
+        out.beginObject()
+        out.member("runID", runID)
+        out.member("device", device)
+        out.member("runs", runs)
+        out.endObject()
+    }
+}
+
+extension AgentRun: JSONFragmentWriting {
+    public func writeJSON(into out: inout JSONFragment) throws {
+        out.beginObject()
+        out.member("runID", runID)
+        out.member("uid", UInt64(uid))
+        out.member("scope", scope)
+        out.member("labels", labels)
+        try out.member("begin", begin)
+        out.member("sharedBy", sharedBy)
+        out.member("notes", notes)
+        out.endObject()
     }
 }

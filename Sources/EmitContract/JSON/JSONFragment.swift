@@ -1,6 +1,7 @@
 /// A value that writes its own compact JSON: exactly the members its `Codable` conformance
 /// encodes (so `JSONDecoder` reads it back), without building a tree first. For the agent's
-/// state, written every second and with every run (BENCHMARKS.md, the node agent).
+/// state, written every second and with every run: through Foundation's JSONEncoder that was
+/// 44% of the agent's CPU under load (BENCHMARKS.md, the node agent).
 public protocol JSONFragmentWriting {
     func writeJSON(into out: inout JSONFragment) throws
 }
@@ -54,6 +55,31 @@ public struct JSONFragment {
     public mutating func member(_ name: String, _ value: some JSONFragmentWriting) throws {
         key(name)
         try value.writeJSON(into: &self)
+    }
+
+    public mutating func member(_ name: String, _ values: [String]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(value, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        first = false
+    }
+
+    public mutating func member(_ name: String, _ values: [String: String]) {
+        key(name)
+        beginObject()
+        for (key, value) in values { member(key, value) }
+        endObject()
+    }
+
+    public mutating func member(_ name: String, _ values: [String: Int]) {
+        key(name)
+        beginObject()
+        for (key, value) in values { member(key, value) }
+        endObject()
     }
 
     /// A `[String: V]` as JSONEncoder writes it: an object.
