@@ -23,13 +23,21 @@ struct EventTranscoder {
     static let producer = Array("producer".utf8)
     static let validTo = 6, recordedAt = 7, nodeID = 8, version = 9
 
-    private var body = ProtobufWriter(capacity: 2048)
-    private var unescaped: [UInt8] = []
-    /// Each captured member's UTF-8 (a copy: the text is gone once `record` returns).
-    private var captured: [[UInt8]?] = Array(repeating: nil, count: 10)
+    /// A captured member's UTF-8: where it is in the text, or a copy when it had escapes.
+    enum Captured {
+        case text(Range<Int>)
+        case copy([UInt8])
+    }
 
-    var nodeID: String? { captured[Self.nodeID].map { String(decoding: $0, as: UTF8.self) } }
-    var version: String? { captured[Self.version].map { String(decoding: $0, as: UTF8.self) } }
+    // Reused from one event to the next: no buffer is allocated per event.
+    private var body = ProtobufWriter(capacity: 2048)
+    private var recordBuffer = ProtobufWriter(capacity: 2560)
+    private var unescaped: [UInt8] = []
+    private var captured: [Captured?] = Array(repeating: nil, count: 10)
+
+    /// The producer of the last record (its resource).
+    private(set) var nodeID: String?
+    private(set) var version: String?
 
     /// The LogRecord's bytes for `text` (its content, without its own tag and length).
     mutating func record(_ text: String) throws(Malformed) -> ProtobufWriter {
@@ -41,29 +49,42 @@ struct EventTranscoder {
     }
 
     mutating func record(_ bytes: UnsafeBufferPointer<UInt8>) throws(Malformed) -> ProtobufWriter {
-        body = ProtobufWriter(capacity: bytes.count + 256)
         for i in captured.indices { captured[i] = nil }
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         guard !reader.atEnd, reader.current == UInt8(ascii: "{") else { throw reader.malformed("an event is a JSON object") }
-        var content = body
+        // The body is written into a buffer moved out of `self` and back (no copy, no exclusivity clash).
+        var content = ProtobufWriter()
+        swap(&content, &body)
+        content.reset()
+        defer { swap(&content, &body) }
         try value(&reader, into: &content, depth: 0, context: .top)
         reader.skipWhitespace()
         guard reader.atEnd else { throw reader.malformed("unexpected data after the event") }
-        body = content
+        func utf8<R>(_ index: Int, _ use: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+            switch captured[index] {
+            case .text(let range)?: return use(UnsafeBufferPointer(rebasing: bytes[range]))
+            case .copy(let copy)?: return copy.withUnsafeBufferPointer(use)
+            case nil: return nil
+            }
+        }
         func time(_ index: Int) throws(Malformed) -> UInt64 {
-            guard let text = captured[index],
-                  let instant = text.withUnsafeBufferPointer({ Timestamp.instant(rfc3339: $0) }), instant.seconds >= 0 else {
+            guard let instant = utf8(index, { Timestamp.instant(rfc3339: $0) }) ?? nil, instant.seconds >= 0 else {
                 throw Malformed(offset: 0, reason: "no \(String(decoding: Self.topNames[index], as: UTF8.self)) timestamp")
             }
             return UInt64(instant.seconds) * 1_000_000_000 + UInt64(instant.nanoseconds)
         }
-        var record = ProtobufWriter(capacity: body.bytes.count + 400)
+        nodeID = utf8(Self.nodeID) { String(decoding: $0, as: UTF8.self) }
+        version = utf8(Self.version) { String(decoding: $0, as: UTF8.self) }
+        var record = ProtobufWriter()
+        swap(&record, &recordBuffer)
+        record.reset()
+        defer { swap(&record, &recordBuffer) }
         record.fixed64(1, try time(Self.validTo))  // time_unix_nano
-        record.message(5, content: body)  // body
+        record.message(5, content: content)  // body
         for (index, (_, key)) in OTLPLogs.recordAttributes.enumerated() {  // attributes
-            if let value = captured[index] {
-                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.bytesField(1, value, always: true) } }
+            utf8(index) { value in
+                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.rawString(1, value, always: true) } }
             }
         }
         record.fixed64(11, try time(Self.recordedAt))  // observed_time_unix_nano
@@ -105,13 +126,14 @@ struct EventTranscoder {
                         guard !reader.atEnd, reader.current == UInt8(ascii: ":") else { throw reader.malformed("expected ':' after a member name") }
                         reader.position += 1
                         reader.skipWhitespace()
+                        // A member the record needs: where its string is (read ahead; strings are short).
+                        if let slot, !reader.atEnd, reader.current == UInt8(ascii: "\"") {
+                            var ahead = reader
+                            let range = try ahead.string(scratch: &unescaped)
+                            captured[slot] = range.map { .text($0) } ?? .copy(unescaped)
+                        }
                         try pair.message(2) { (member: inout ProtobufWriter) throws(Malformed) in
-                            let start = member.bytes.count
                             try value(&reader, into: &member, depth: depth + 1, context: inner)
-                            // A string member's UTF-8 is what follows its AnyValue tag and length.
-                            if let slot, member.bytes.count > start, member.bytes[start] == 0x0A {
-                                captured[slot] = Self.stringContent(member.bytes, from: start)
-                            }
                         }
                     }
                     reader.skipWhitespace()
@@ -153,19 +175,6 @@ struct EventTranscoder {
         default:
             any.double(4, try reader.number())
         }
-    }
-
-    /// The bytes of the length-delimited field written at `start` (a one-byte tag, a varint length).
-    static func stringContent(_ bytes: [UInt8], from start: Int) -> [UInt8] {
-        var length = 0, shift = 0, at = start + 1
-        while at < bytes.count {
-            let byte = bytes[at]
-            at += 1
-            length |= Int(byte & 0x7F) << shift
-            if byte < 0x80 { break }
-            shift += 7
-        }
-        return Array(bytes[at..<min(bytes.count, at + length)])
     }
 
     struct Reader {

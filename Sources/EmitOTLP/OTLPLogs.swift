@@ -39,9 +39,17 @@ public enum OTLPLogs {
 
     /// The body of one export request for `events` (each the JSON text the outbox holds).
     public static func request(_ events: [String], encoding: OTLPEncoding) throws(EncodingError) -> [UInt8] {
+        var out: [UInt8] = []
+        try request(events, encoding: encoding, into: &out)
+        return out
+    }
+
+    /// The same, written over `out` (whose memory is reused: a request is megabytes, and fresh
+    /// memory of that size costs the kernel more to hand out than the encoding costs).
+    public static func request(_ events: [String], encoding: OTLPEncoding, into out: inout [UInt8]) throws(EncodingError) {
         switch encoding {
-        case .protobuf: return try wireRequest(events)
-        case .json: return try encodedRequest(events, encoding: .json)
+        case .protobuf: try wireRequest(events, into: &out)
+        case .json: out = try encodedRequest(events, encoding: .json)
         }
     }
 
@@ -114,38 +122,72 @@ public enum OTLPLogs {
     /// (EventTranscoder, ProtobufWriter): field by field in field-number order, as swift-protobuf
     /// writes them.
     static func wireRequest(_ events: [String]) throws(EncodingError) -> [UInt8] {
-        // Records grouped by resource, in order of first appearance.
-        var groups: [(key: ResourceKey, records: [ProtobufWriter])] = []
-        var groupOf: [ResourceKey: Int] = [:]
+        var out: [UInt8] = []
+        try wireRequest(events, into: &out)
+        return out
+    }
+
+    static func wireRequest(_ events: [String], into buffer: inout [UInt8]) throws(EncodingError) {
         var transcoder = EventTranscoder()
-        for (index, text) in events.enumerated() {
-            let record: ProtobufWriter
-            do { record = try transcoder.record(text) } catch {
+        func record(_ index: Int) throws(EncodingError) -> (ResourceKey, ProtobufWriter) {
+            do {
+                let record = try transcoder.record(events[index])
+                return (ResourceKey(node: transcoder.nodeID, version: transcoder.version), record)
+            } catch {
                 throw EncodingError(description: "event \(index) of the batch: \(error)")
             }
-            let key = ResourceKey(node: transcoder.nodeID, version: transcoder.version)
-            if let at = groupOf[key] { groups[at].records.append(record) } else {
-                groupOf[key] = groups.count
-                groups.append((key, [record]))
-            }
         }
-        var out = ProtobufWriter(capacity: events.reduce(0) { $0 + $1.utf8.count } + events.count * 256)
-        for (key, records) in groups {
-            out.message(1) { resourceLogs in  // ExportLogsServiceRequest.resource_logs
-                resourceLogs.message(1) { resource in  // ResourceLogs.resource
-                    for (name, value) in resourceAttributes(key) {
-                        resource.message(1) { pair in pair.string(1, name); pair.message(2) { $0.string(1, value, always: true) } }
+        var out = ProtobufWriter(reusing: &buffer)
+        defer { buffer = out.bytes }
+        guard !events.isEmpty else { return }
+        // The first event's resource is written in place, its records straight into the request;
+        // records of other resources (a relay's outbox holds several nodes) wait in buffers of
+        // their own and follow, each resource in order of first appearance.
+        out.reserve(events.reduce(0) { $0 + $1.utf8.count } + events.count * 160)
+        let (firstKey, firstRecord) = try record(0)
+        var others: [(key: ResourceKey, records: ProtobufWriter)] = []
+        var otherIndex: [ResourceKey: Int] = [:]
+        try out.message(1) { (resourceLogs: inout ProtobufWriter) throws(EncodingError) in  // ExportLogsServiceRequest.resource_logs
+            writeResource(firstKey, into: &resourceLogs)
+            try resourceLogs.message(2) { (scopeLogs: inout ProtobufWriter) throws(EncodingError) in  // ResourceLogs.scope_logs
+                writeScope(firstKey, into: &scopeLogs)
+                scopeLogs.message(2, content: firstRecord)  // ScopeLogs.log_records
+                for index in events.indices.dropFirst() {
+                    let (key, record) = try record(index)
+                    if key == firstKey {
+                        scopeLogs.message(2, content: record)
+                    } else {
+                        let at = otherIndex[key] ?? others.count
+                        if at == others.count {
+                            otherIndex[key] = at
+                            others.append((key, ProtobufWriter()))
+                        }
+                        others[at].records.message(2, content: record)
                     }
                 }
-                resourceLogs.message(2) { scopeLogs in  // ResourceLogs.scope_logs
-                    scopeLogs.message(1) { scope in scope.string(1, "emit"); scope.string(2, key.version ?? "") }
-                    for record in records {
-                        scopeLogs.message(2, content: record)  // ScopeLogs.log_records
-                    }
+            }
+        }
+        for (key, records) in others {
+            out.message(1) { resourceLogs in
+                writeResource(key, into: &resourceLogs)
+                resourceLogs.message(2) { scopeLogs in
+                    writeScope(key, into: &scopeLogs)
+                    scopeLogs.append(records)
                 }
             }
         }
-        return out.bytes
+    }
+
+    static func writeResource(_ key: ResourceKey, into resourceLogs: inout ProtobufWriter) {
+        resourceLogs.message(1) { resource in  // ResourceLogs.resource
+            for (name, value) in resourceAttributes(key) {
+                resource.message(1) { pair in pair.string(1, name); pair.message(2) { $0.string(1, value, always: true) } }
+            }
+        }
+    }
+
+    static func writeScope(_ key: ResourceKey, into scopeLogs: inout ProtobufWriter) {
+        scopeLogs.message(1) { scope in scope.string(1, "emit"); scope.string(2, key.version ?? "") }
     }
 
     static let recordAttributes = [("event_id", "emit.event_id"), ("energy_source", "emit.energy_source"),

@@ -12,6 +12,27 @@ struct ProtobufWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Bytes written elsewhere, appended as they are (fields already tagged).
+    mutating func append(_ other: ProtobufWriter) {
+        bytes.append(contentsOf: other.bytes)
+    }
+
+    /// A writer over `buffer`'s memory (emptied; the caller's array is left empty meanwhile, so
+    /// the memory has one owner and is written in place).
+    init(reusing buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    mutating func reserve(_ capacity: Int) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Empty again, keeping its memory.
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     mutating func varint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// How `emit outbox flush` delivers.
 public struct FlushOptions: Sendable {
@@ -96,6 +97,8 @@ public final class Flusher: Sendable {
     public let options: FlushOptions
     private let client: HTTPClient
     private let log: @Sendable (String) -> Void
+    /// OTLP request bodies' memory, reused from one batch to the next (see OTLPLogs.request).
+    private let otlpBodies = Mutex<[[UInt8]]>([])
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -284,6 +287,8 @@ public final class Flusher: Sendable {
         var buffer = ByteBuffer()
         var request = HTTPClientRequest(url: options.endpoint.absoluteString)
         request.method = .POST
+        if let token = options.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in options.headers { request.headers.replaceOrAdd(name: name, value: value) }
         switch options.deliveryProtocol {
         case .emit:
             buffer.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
@@ -291,18 +296,31 @@ public final class Flusher: Sendable {
                 buffer.writeString(stored.body)
                 buffer.writeInteger(UInt8(ascii: "\n"))
             }
-            request.headers.add(name: "Content-Type", value: IngestProtocol.contentType)
+            request.headers.replaceOrAdd(name: "Content-Type", value: IngestProtocol.contentType)
         case .otlp:
-            buffer.writeBytes(try OTLPLogs.request(batch.map(\.body), encoding: options.otlpEncoding))
-            request.headers.add(name: "Content-Type", value: options.otlpEncoding.contentType)
+            var body = otlpBodies.withLock { $0.popLast() } ?? []
+            try OTLPLogs.request(batch.map(\.body), encoding: options.otlpEncoding, into: &body)
+            request.headers.replaceOrAdd(name: "Content-Type", value: options.otlpEncoding.contentType)
+            if !options.gzip {
+                // Sent from the array as it is: no second copy of a request of megabytes.
+                request.body = .bytes(body)
+                defer {
+                    request.body = nil  // the array's only owner again, so it is reused, not copied
+                    otlpBodies.withLock { if $0.count < options.maxInFlight { $0.append(body) } }
+                }
+                return try await execute(request)
+            }
+            buffer.writeBytes(body)
         }
-        if let token = options.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        for (name, value) in options.headers { request.headers.replaceOrAdd(name: name, value: value) }
         if options.gzip {
             buffer = try buffer.compress(with: .gzip())
             request.headers.add(name: "Content-Encoding", value: "gzip")
         }
         request.body = .bytes(buffer)
+        return try await execute(request)
+    }
+
+    private func execute(_ request: HTTPClientRequest) async throws -> (status: Int, body: [UInt8], contentType: String?, retryAfter: Double?) {
         let response = try await client.execute(request, timeout: .seconds(Int64(options.requestTimeout)))
         let body = try await response.body.collect(upTo: 16 << 20)
         return (Int(response.status.code), Array(body.readableBytesView), response.headers.first(name: "Content-Type"),
