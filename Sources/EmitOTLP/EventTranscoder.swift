@@ -4,10 +4,13 @@ import EmitContract
 /// and without a JSON tree: the body as a key/value `AnyValue` and, on the way, the members the
 /// record's times, attributes and resource come from.
 ///
-/// It reads the JSON the outbox holds (every event there passed the strict parser), yet refuses
-/// anything malformed rather than guess. Strings are unescaped and numbers converted exactly as
-/// `JSONParser` does (integers of up to 15 digits directly, others by correctly rounded
-/// conversion), so the bytes equal those of the tree path (tested against swift-protobuf).
+/// It reads the JSON the outbox holds (every event there passed the strict parser); it is no
+/// validator itself (it takes `01` for 1), but throws on anything it cannot read. Strings are
+/// unescaped and numbers converted exactly as `JSONParser` does (integers of up to 15 digits
+/// directly, others by correctly rounded conversion), so the bytes equal those of the tree path
+/// (tested against swift-protobuf). It is a second JSON reader beside `JSONParser` because that
+/// one's scanner is private to the contract module and builds a tree; sharing one scanner that
+/// can feed either is the cleaner shape, not done yet.
 struct EventTranscoder {
     struct Malformed: Error, CustomStringConvertible {
         let offset: Int
@@ -84,7 +87,7 @@ struct EventTranscoder {
         record.message(5, content: content)  // body
         for (index, (_, key)) in OTLPLogs.recordAttributes.enumerated() {  // attributes
             utf8(index) { value in
-                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.rawString(1, value, always: true) } }
+                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.string(1, utf8: value, always: true) } }
             }
         }
         record.fixed64(11, try time(Self.recordedAt))  // observed_time_unix_nano
@@ -121,7 +124,7 @@ struct EventTranscoder {
                         }
                     }
                     try map.message(1) { (pair: inout ProtobufWriter) throws(Malformed) in
-                        if let keyRange { pair.rawString(1, UnsafeBufferPointer(rebasing: reader.bytes[keyRange])) } else { pair.bytesField(1, unescaped) }
+                        if let keyRange { pair.string(1, utf8: UnsafeBufferPointer(rebasing: reader.bytes[keyRange])) } else { pair.string(1, utf8: unescaped) }
                         reader.skipWhitespace()
                         guard !reader.atEnd, reader.current == UInt8(ascii: ":") else { throw reader.malformed("expected ':' after a member name") }
                         reader.position += 1
@@ -160,9 +163,9 @@ struct EventTranscoder {
             }
         case UInt8(ascii: "\""):
             if let range = try reader.string(scratch: &unescaped) {
-                any.rawString(1, UnsafeBufferPointer(rebasing: reader.bytes[range]), always: true)
+                any.string(1, utf8: UnsafeBufferPointer(rebasing: reader.bytes[range]), always: true)
             } else {
-                any.bytesField(1, unescaped, always: true)
+                any.string(1, utf8: unescaped, always: true)
             }
         case UInt8(ascii: "t"):
             try reader.literal("true")

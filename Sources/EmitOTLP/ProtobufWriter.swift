@@ -46,31 +46,22 @@ struct ProtobufWriter {
         varint(UInt64(field << 3 | wireType))
     }
 
-    /// A string field; proto3 leaves an empty one out unless it is a oneof member (`always`).
+    /// A string field from its UTF-8 (a slice of the text being read, in place); proto3 leaves
+    /// an empty one out unless it is a oneof member (`always`).
+    mutating func string(_ field: Int, utf8: UnsafeBufferPointer<UInt8>, always: Bool = false) {
+        guard always || !utf8.isEmpty else { return }
+        tag(field, wireType: 2)
+        varint(UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
     mutating func string(_ field: Int, _ text: String, always: Bool = false) {
         var text = text
-        text.withUTF8 { utf8 in
-            guard always || !utf8.isEmpty else { return }
-            tag(field, wireType: 2)
-            varint(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
-        }
+        text.withUTF8 { string(field, utf8: $0, always: always) }
     }
 
-    /// A string field from its UTF-8 bytes.
-    mutating func bytesField(_ field: Int, _ utf8: [UInt8], always: Bool = false) {
-        guard always || !utf8.isEmpty else { return }
-        tag(field, wireType: 2)
-        varint(UInt64(utf8.count))
-        bytes.append(contentsOf: utf8)
-    }
-
-    /// A string field from UTF-8 in place (a slice of the text being read).
-    mutating func rawString(_ field: Int, _ utf8: UnsafeBufferPointer<UInt8>, always: Bool = false) {
-        guard always || !utf8.isEmpty else { return }
-        tag(field, wireType: 2)
-        varint(UInt64(utf8.count))
-        bytes.append(contentsOf: utf8)
+    mutating func string(_ field: Int, utf8: [UInt8], always: Bool = false) {
+        utf8.withUnsafeBufferPointer { string(field, utf8: $0, always: always) }
     }
 
     mutating func fixed64(_ field: Int, _ value: UInt64, always: Bool = false) {

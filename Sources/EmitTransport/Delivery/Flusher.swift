@@ -176,43 +176,23 @@ public final class Flusher: Sendable {
                 case let .failed(batch, reason):
                     retry.append(batch)
                     try await backoff(&attempt, &failingSince, reason: reason, outcome: &outcome)
-                case let .answered(batch, status, body, _, retryAfter) where options.deliveryProtocol == .emit:
+                case let .answered(batch, status, body, contentType, retryAfter):
+                    // emit's ingest protocol, or OTLP/HTTP's rules (opentelemetry-proto, otlp.md
+                    // "OTLP/HTTP Response") where they differ.
+                    let otlp = options.deliveryProtocol == .otlp
+                    let peer = otlp ? "the collector" : "the receiver"
+                    let message = { otlp ? OTLPLogs.errorMessage(body, contentType: contentType) : String(decoding: body.prefix(300), as: UTF8.self) }
                     switch status {
-                    case 200..<300:
+                    case 200..<300 where !otlp:
                         let result = try IngestResult(json: try JSONParser.parse(body))
                         var rejected: [(seq: Int64, codes: [String])] = []
                         for r in result.rejected where r.index >= 0 && r.index < batch.count {
                             rejected.append((batch[r.index].seq, r.codes))
                         }
-                        if let first = batch.first?.seq, let last = batch.last?.seq {
-                            try outbox.markDelivered(seqs: first...last, rejected: rejected)
-                        }
-                        outcome.delivered += batch.count - rejected.count
+                        try markDelivered(batch, rejected: rejected, outcome: &outcome)
                         outcome.duplicates += result.duplicates
-                        outcome.rejected += rejected.count
                         attempt = 0
                         failingSince = nil
-                    case 401, 403:
-                        group.cancelAll()
-                        throw FlushError.unauthorized(status, String(decoding: body.prefix(300), as: UTF8.self))
-                    case 413 where batch.count > 1:
-                        let half = batch.count / 2
-                        batchSize = max(1, min(batchSize, half))
-                        retry.append(Array(batch[half...]))
-                        retry.append(Array(batch[..<half]))
-                        log("receiver says the batch is too large (413); sending \(batchSize) per batch")
-                    case 413:
-                        outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
-                    case 500..<600, 408, 429:
-                        retry.append(batch)
-                        try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", retryAfter: retryAfter, outcome: &outcome)
-                    default:
-                        outcome.gaveUp = "the receiver answered HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))"
-                    }
-                case let .answered(batch, status, body, contentType, retryAfter):
-                    // OTLP/HTTP's rules (opentelemetry-proto, otlp.md "OTLP/HTTP Response").
-                    let message = { OTLPLogs.errorMessage(body, contentType: contentType) }
-                    switch status {
                     case 200..<300:
                         let partial = OTLPLogs.partialSuccess(body, contentType: contentType)
                         if let partial, partial.rejected > 0, batch.count > 1 {
@@ -222,11 +202,8 @@ public final class Flusher: Sendable {
                             log("the collector refused \(partial.rejected) of \(batch.count) records (\(partial.message)); sending them one at a time to find which")
                         } else {
                             let refused = (partial?.rejected ?? 0) > 0
-                            let rejected = refused ? [(seq: batch[0].seq, codes: [Self.rejectionCode(partial?.message ?? "")])] : []
-                            if let partial, partial.rejected == 0, !partial.message.isEmpty { log("the collector accepted the batch with a warning: \(partial.message)") }
-                            if let first = batch.first?.seq, let last = batch.last?.seq { try outbox.markDelivered(seqs: first...last, rejected: rejected) }
-                            outcome.delivered += batch.count - rejected.count
-                            outcome.rejected += rejected.count
+                            if let partial, !refused, !partial.message.isEmpty { log("the collector accepted the batch with a warning: \(partial.message)") }
+                            try markDelivered(batch, rejected: refused ? [(batch[0].seq, [Self.rejectionCode(partial?.message ?? "")])] : [], outcome: &outcome)
                         }
                         attempt = 0
                         failingSince = nil
@@ -238,26 +215,34 @@ public final class Flusher: Sendable {
                         batchSize = max(1, min(batchSize, half))
                         retry.append(Array(batch[half...]))
                         retry.append(Array(batch[..<half]))
-                        log("the collector says the batch is too large (413); sending \(batchSize) per batch")
-                    case 429, 502, 503, 504:
+                        log("\(peer) says the batch is too large (413); sending \(batchSize) per batch")
+                    case 413 where !otlp:
+                        outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
+                    case 429, 502, 503, 504, 500..<600 where !otlp, 408 where !otlp:
                         retry.append(batch)
                         try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", retryAfter: retryAfter, outcome: &outcome)
-                    case 400..<500 where batch.count > 1:
+                    case 400..<500 where otlp && batch.count > 1:
                         // A refused request names no record: each event alone, to keep the good ones.
                         retry.append(contentsOf: batch.reversed().map { [$0] })
                         log("the collector refused a batch of \(batch.count) (HTTP \(status): \(message())); sending them one at a time to find which")
-                    case 400..<500:
-                        try outbox.markDelivered(seqs: batch[0].seq...batch[0].seq, rejected: [(batch[0].seq, [Self.rejectionCode("HTTP \(status): " + message())])])
-                        outcome.rejected += 1
+                    case 400..<500 where otlp:
+                        try markDelivered(batch, rejected: [(batch[0].seq, [Self.rejectionCode("HTTP \(status): " + message())])], outcome: &outcome)
                     default:
-                        // OTLP forbids retrying other statuses; the events stay pending for the next flush.
-                        outcome.gaveUp = "the collector answered HTTP \(status): \(message())"
+                        // Not retried (OTLP forbids it for these); the events stay pending for the next flush.
+                        outcome.gaveUp = "\(peer) answered HTTP \(status): \(message())"
                     }
                 }
             }
         }
         outcome.pending = try outbox.counts().pending
         return outcome
+    }
+
+    /// Marks a batch answered: its rejected events kept with their codes, the rest delivered.
+    private func markDelivered(_ batch: [EventDatabase.Stored], rejected: [(seq: Int64, codes: [String])], outcome: inout FlushOutcome) throws {
+        if let first = batch.first?.seq, let last = batch.last?.seq { try outbox.markDelivered(seqs: first...last, rejected: rejected) }
+        outcome.delivered += batch.count - rejected.count
+        outcome.rejected += rejected.count
     }
 
     /// How an OTLP refusal is kept with the event: the collector's own words, after a code.
