@@ -218,7 +218,7 @@ public final class Flusher: Sendable {
                         log("\(peer) says the batch is too large (413); sending \(batchSize) per batch")
                     case 413 where !otlp:
                         outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
-                    case 429, 502, 503, 504, 500..<600 where !otlp, 408 where !otlp:
+                    case _ where otlp ? [429, 502, 503, 504].contains(status) : status == 408 || status == 429 || (500..<600).contains(status):
                         retry.append(batch)
                         try await backoff(&attempt, &failingSince, reason: "HTTP \(status)", retryAfter: retryAfter, outcome: &outcome)
                     case 400..<500 where otlp && batch.count > 1:
