@@ -152,36 +152,41 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
     }
 
     @Test func aMeterThatStopsAnsweringPromptlyDoesNotHoldUpTheOthers() throws {
+        // The stuck meter answers at once, then 0.7 s after each read starts: at about 0, 0.75,
+        // 1.5, 2.25 and, waited for at stop, 3.0. Windows of 1 s put two answers into the first
+        // window and two into the last, each a quarter second from a boundary, so the test does
+        // not depend on which side of a boundary an answer lands on a loaded machine.
         let stuck = SlowPowerMeter(id: "bmc-stuck", delay: 0, laterDelay: 0.7)
         let counter = SteppingMeter(step: 1_000_000)
         let collected = Collected()
-        let session = MeteringSession(interval: 0.05, window: 0.25, meters: [stuck, counter],
+        let session = MeteringSession(interval: 0.05, window: 1.0, meters: [stuck, counter],
                                       eventFactory: { device, window, joules, measurement, recordedAt in
                                           try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
                                                                    window: window, energyJoules: joules, measurement: measurement)
                                               .build(recordedAt: recordedAt)
                                       }, deliver: collected.add)
         session.start()
-        Thread.sleep(forTimeInterval: 1.6)
+        Thread.sleep(forTimeInterval: 2.6)
         let report = session.stop()
         let stuckReport = try #require(report.devices.first { $0.device.device.id == "bmc-stuck" })
         let counterReport = try #require(report.devices.first { $0.device.device.id == "package-0" })
-        // Rounds that waited for the stuck meter would give the counter about 3 samples; on the
-        // 50 ms ticks it gets about 30.
-        #expect(counterReport.samples >= 15, "the counter was read \(counterReport.samples) times")
-        #expect(stuckReport.samples >= 2 && stuckReport.samples <= 5, "the stuck meter answered \(stuckReport.samples) times")
+        // Rounds that waited for the stuck meter would give the counter about 5 samples; on the
+        // 50 ms ticks it gets about 50.
+        #expect(counterReport.samples >= 20, "the counter was read \(counterReport.samples) times")
+        #expect(stuckReport.samples >= 3 && stuckReport.samples <= 6, "the stuck meter answered \(stuckReport.samples) times")
         #expect(counterReport.joules == Double(counter.readCount - 1), "every counter read was fed once")
         // Late answers are fed at the time they arrived: energy never exceeds 100 W over what was
         // observed, and the windows of each device tile the session.
+        #expect(stuckReport.coverage > 0)
         #expect(abs(stuckReport.averageWatts * stuckReport.seconds / stuckReport.coverage - 100 * stuckReport.seconds) < 1)
         // The counter's windows tile the session; the stuck meter's are some of the same windows,
         // each holding no more than 100 W over its own length: energy between an answer before a
         // boundary and one after it is a gap, never put into either window.
         let events = collected.batches.flatMap { $0 }
         let counterWindows = events.filter { $0.json["device"]?["id"] == .string("package-0") }.map(\.window)
-        #expect(counterWindows.count >= 6, "\(counterWindows.count) windows")
+        #expect(counterWindows.count >= 3, "\(counterWindows.count) windows")
         #expect(zip(counterWindows, counterWindows.dropFirst()).allSatisfy { $0.to == $1.from }, "the counter's windows tile")
-        #expect(counterWindows.reduce(0) { $0 + $1.from.seconds(until: $1.to) } > 1.5)
+        #expect(counterWindows.reduce(0) { $0 + $1.from.seconds(until: $1.to) } > 2.5)
         let stuckEvents = events.filter { $0.json["device"]?["id"] == .string("bmc-stuck") }
         #expect(!stuckEvents.isEmpty)
         for event in stuckEvents {
