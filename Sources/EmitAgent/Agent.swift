@@ -65,10 +65,12 @@ public final class Agent: @unchecked Sendable {
     private var runs: [String: AgentRun] = [:]
     /// Open runs per device key, now.
     private var openOnDevice: [String: Int] = [:]
-    /// Changes to the runs, and how many of them are on disk: a begin or end is answered only
-    /// once its change is durable. Requests arriving while a write runs share the next one.
+    /// Changes to the runs, and how many of them are in the journal: a begin or end is answered
+    /// only once its change is written (so it outlives the agent); the writer fsyncs the journal
+    /// every interval (so it outlives a power loss). Requests arriving while a write runs share
+    /// the next one.
     private var runsChanged = 0
-    private var runsDurable = 0
+    private var runsWritten = 0
     /// Journal records not yet on disk, in order.
     private var pendingRecords: [RunsJournal.Record] = []
     private let journal: RunsJournal
@@ -138,9 +140,11 @@ public final class Agent: @unchecked Sendable {
             state.unlock()
             do {
                 // Whoever changes the runs commits them (the server after each batch of requests);
-                // anything left behind is written here, within an interval.
+                // anything left behind is written here, and all of it fsynced, every interval.
                 try commitPending()
                 if Date() >= nextSampler {
+                    try compact(onlyIfLong: true)
+                    try journal.sync { body in journalLock.withLock(body) }
                     // Not fsynced: it serves restarts of the process, which the page cache
                     // survives; a power loss reboots the node, and its counters restart anyway.
                     try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: false)
@@ -154,36 +158,49 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
-    /// Writes the changes to the runs not yet on disk (one append and fsync for all of them)
-    /// and answers who waited for them. Called by the server's event loop after each batch of
-    /// requests, and by the writer for anything left. On failure the waiters are answered all the
-    /// same (health says why) and the error is thrown.
+    /// Writes the changes to the runs not yet in the journal (one append for all of them).
+    /// Called by the server's event loop after each batch of requests, and by the writer for
+    /// anything left. On failure the change counts as written all the same (its waiters are
+    /// answered; health says why) and the error is thrown.
     func commitPending() throws {
         try journalLock.withLock {
             // Taken under the journal's lock: records reach the file in the order they were made.
-            let (generation, records, snapshot): (Int, [RunsJournal.Record], [AgentRun]?) = state.withLock {
+            let (generation, records): (Int, [RunsJournal.Record]) = state.withLock {
                 defer { pendingRecords.removeAll() }
-                // A long journal is rewritten with the open runs, which already hold these records.
-                return (runsChanged, pendingRecords, journal.needsCompaction ? Array(runs.values) : nil)
+                return (runsChanged, pendingRecords)
             }
-            guard generation > state.withLock({ runsDurable }) else { return }
-            do {
-                if let snapshot { try journal.compact(snapshot) } else if !records.isEmpty { try journal.append(records) }
-            } catch {
+            guard generation > state.withLock({ runsWritten }) else { return }
+            do { try journal.append(records) } catch {
                 state.withLock { checkpointFailure = "\(error)" }
-                markDurable(generation)
+                markWritten(generation)
                 throw error
             }
-            markDurable(generation)
+            markWritten(generation)
         }
     }
 
-    /// Whether the change of `generation` is on disk (or cannot be: health says why).
-    func isDurable(_ generation: Int) -> Bool { state.withLock { runsDurable >= generation } }
+    /// Rewrites the journal with the open runs (which hold its records): at stop, and by the
+    /// writer when it grew long (every `RunsJournal.compactAfter` records; requests made
+    /// meanwhile wait for it). When the rewrite fails, the records are appended as they were.
+    private func compact(onlyIfLong: Bool) throws {
+        try journalLock.withLock {
+            guard !onlyIfLong || journal.needsCompaction else { return }
+            let (generation, records, snapshot) = state.withLock {
+                defer { pendingRecords.removeAll() }
+                return (runsChanged, pendingRecords, Array(runs.values))
+            }
+            do { try journal.compact(snapshot) } catch {
+                try? journal.append(records)
+                markWritten(generation)
+                throw error
+            }
+            markWritten(generation)
+        }
+    }
 
-    private func markDurable(_ generation: Int) {
+    private func markWritten(_ generation: Int) {
         state.lock()
-        runsDurable = max(runsDurable, generation)
+        runsWritten = max(runsWritten, generation)
         state.broadcast()
         state.unlock()
     }
@@ -196,28 +213,28 @@ public final class Agent: @unchecked Sendable {
         return runsChanged
     }
 
-    /// Blocks until `generation` is on disk (for callers on threads of their own).
-    private func waitDurable(_ generation: Int) {
+    /// Blocks until `generation` is in the journal (for callers on threads of their own).
+    private func waitWritten(_ generation: Int) {
         state.lock()
-        while started, !stopped, runsDurable < generation { state.wait() }
+        while started, !stopped, runsWritten < generation { state.wait() }
         state.unlock()
     }
 
-    /// Opens the run and returns once it is on disk.
+    /// Opens the run and returns once it is in the journal.
     public func begin(runID: String, uid: UInt32, scope request: DeviceScope.Request, labels: [String: String]) throws(AgentError) -> AgentRun {
         let (run, generation) = try openRun(runID: runID, uid: uid, scope: request, labels: labels)
         try? commitPending()
-        waitDurable(generation)
+        waitWritten(generation)
         return run
     }
 
-    /// Ends the run and returns its events once the change is on disk: one event per device in
+    /// Ends the run and returns its events once the change is in the journal: one event per device in
     /// scope with measured energy. `continuing`: the run goes on from this very mark
     /// (consecutive windows that tile a run).
     public func end(runID: String, uid: UInt32, continuing: Bool = false) throws(AgentError) -> RunResult {
         let (result, generation) = try closeRun(runID: runID, uid: uid, continuing: continuing)
         try? commitPending()
-        waitDurable(generation)
+        waitWritten(generation)
         return result
     }
 
@@ -349,14 +366,7 @@ public final class Agent: @unchecked Sendable {
 
     /// Writes both state files now: the journal compacted to the open runs, the sampler's state.
     public func checkpoint() throws {
-        let generation = try journalLock.withLock {
-            try state.withLock {
-                pendingRecords.removeAll()
-                try journal.compact(Array(runs.values))
-                return runsChanged
-            }
-        }
-        markDurable(generation)
+        try compact(onlyIfLong: false)
         try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: true)
         unlink(configuration.legacySamplerFile)
     }

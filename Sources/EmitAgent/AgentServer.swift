@@ -24,10 +24,10 @@ public struct AgentSocket: Sendable {
 }
 
 /// The control API (AgentProtocol) on a Unix socket: HTTP/1.1 through swift-nio's codec, on one
-/// event loop. Each begin or end is answered once its change is in the runs' journal on disk;
-/// requests that arrive while one commit runs share the next (LoopCommitter). The caller's uid
-/// is the kernel's word (SO_PEERCRED), never the request's: only a run's uid or root may read
-/// or end it.
+/// event loop. Each begin or end is answered once its change is written to the runs' journal
+/// (fsynced every interval); requests read in one turn of the loop share one write
+/// (LoopCommitter). The caller's uid is the kernel's word (SO_PEERCRED), never the request's:
+/// only a run's uid or root may read or end it.
 public final class AgentServer: Sendable {
     public static let maxBodyBytes = 64 << 10
 
@@ -101,39 +101,32 @@ public final class AgentServer: Sendable {
     }
 }
 
-/// Answers waiting for their change to be on disk, and the commits that put them there: one at
-/// a time on a queue of its own, so the loop goes on reading and marking while the journal is
-/// fsynced, and every request that arrived meanwhile shares the next commit. Used on its loop.
+/// Answers waiting for their change to be in the journal, and the commit that puts it there:
+/// once per turn of the loop, after it read what arrived, so requests read together share one
+/// write. A write of a few hundred bytes into the page cache is cheaper than handing it to
+/// another thread and back (the fsync happens every interval, on the agent's writer thread).
+/// Used on its loop.
 final class LoopCommitter: @unchecked Sendable {
     private let agent: Agent
     let loop: any EventLoop
-    private let queue = DispatchQueue(label: "emit-agent-journal")
-    private var waiting: [(generation: Int, answer: () -> Void)] = []
-    private var committing = false
+    private var waiting: [() -> Void] = []
 
     init(agent: Agent, loop: any EventLoop) {
         self.agent = agent
         self.loop = loop
     }
 
-    func answer(after generation: Int, _ answer: @escaping () -> Void) {
+    /// Calls `answer` once every change made so far is in the journal.
+    func answerOnceWritten(_ answer: @escaping () -> Void) {
         loop.preconditionInEventLoop()
-        waiting.append((generation, answer))
-        commitIfIdle()
-    }
-
-    private func commitIfIdle() {
-        guard !committing, !waiting.isEmpty else { return }
-        committing = true
-        queue.async { [self] in
+        waiting.append(answer)
+        guard waiting.count == 1 else { return }
+        // Runs after the I/O of this turn: every request read in it is in the journal's next write.
+        loop.execute { [self] in
             try? agent.commitPending()  // a failure answers all the same; health says why
-            loop.execute { [self] in
-                committing = false
-                let ready = waiting.filter { agent.isDurable($0.generation) }
-                waiting.removeAll { agent.isDurable($0.generation) }
-                for waiter in ready { waiter.answer() }
-                commitIfIdle()
-            }
+            let ready = waiting
+            waiting.removeAll(keepingCapacity: true)
+            for answer in ready { answer() }
         }
     }
 }
@@ -155,12 +148,12 @@ struct AgentRoutes: Sendable {
             switch (method, path) {
             case (.POST, AgentProtocol.begin):
                 let request = try AgentProtocol.BeginRequest(json: try Self.json(body))
-                let (run, generation) = try agent.openRun(runID: request.runID, uid: uid, scope: request.scope, labels: request.labels)
-                committer.answer(after: generation) { answer((201, AgentProtocol.json(run))) }
+                let (run, _) = try agent.openRun(runID: request.runID, uid: uid, scope: request.scope, labels: request.labels)
+                committer.answerOnceWritten { answer((201, AgentProtocol.json(run))) }
             case (.POST, AgentProtocol.end):
                 let request = try AgentProtocol.EndRequest(json: try Self.json(body))
-                let (result, generation) = try agent.closeRun(runID: request.runID, uid: uid, continuing: request.continuing)
-                committer.answer(after: generation) { [deliver, loop = committer.loop] in
+                let (result, _) = try agent.closeRun(runID: request.runID, uid: uid, continuing: request.continuing)
+                committer.answerOnceWritten { [deliver, loop = committer.loop] in
                     guard request.deliver else { return answer((200, Self.ended(result, delivered: nil))) }
                     // The outbox's own durable write happens off the loop; the answer comes back to it.
                     let bound = NIOLoopBound(answer, eventLoop: loop)

@@ -5,10 +5,11 @@ import Glibc
 #endif
 
 /// The open runs on disk as an append-only journal (JSON Lines): a run's begin, a device found
-/// shared, an end. A batch of records is appended and fsynced once however many requests it
+/// shared, an end. A batch of records is appended in one write however many requests it
 /// answers, and costs what the batch holds, not what is open (a thousand open runs do not make
-/// a begin slower). At start, and every `compactAfter` records, the journal is rewritten with
-/// the open runs only.
+/// a begin slower). A write outlives the process at once (the page cache holds it through
+/// `kill -9`); `sync()` makes it outlive a power loss, and the agent calls it every interval.
+/// At start, and every `compactAfter` records, the journal is rewritten with the open runs only.
 final class RunsJournal {
     struct Record: Codable, Equatable {
         var begin: AgentRun?
@@ -26,6 +27,8 @@ final class RunsJournal {
     private let folder: String
     private var descriptor: Int32 = -1
     private var appended = 0
+    /// Whether records were appended since the last fsync.
+    private var unsynced = false
     static let compactAfter = 10_000
 
     init(path: String, folder: String) {
@@ -69,9 +72,11 @@ final class RunsJournal {
         descriptor = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure("cannot open \(path)") }
         appended = 0
+        unsynced = false
     }
 
-    /// Appends the records and makes them durable.
+    /// Appends the records: read back by the next start of the agent, but lost to a power loss
+    /// until `sync()`.
     func append(_ records: [Record]) throws {
         guard !records.isEmpty else { return }
         if descriptor < 0 {
@@ -79,8 +84,28 @@ final class RunsJournal {
             guard descriptor >= 0 else { throw failure("cannot open \(path)") }
             syncFolder()
         }
-        guard Self.write(descriptor, try Self.encode(records)), fsync(descriptor) == 0 else { throw failure("cannot append to \(path)") }
+        guard Self.write(descriptor, try Self.encode(records)) else { throw failure("cannot append to \(path)") }
         appended += records.count
+        unsynced = true
+    }
+
+    /// Makes what was appended outlive a power loss: one fsync, or none when nothing is new.
+    /// `locked` runs its body under the journal's lock; the fsync runs outside it, on a duplicate
+    /// of the descriptor, so appends (and the requests waiting on them) go on meanwhile.
+    func sync(locked: (() -> Int32?) -> Int32?) throws {
+        let fd = locked {
+            guard unsynced, descriptor >= 0 else { return nil }
+            let copy = dup(descriptor)
+            if copy >= 0 { unsynced = false }
+            return copy
+        }
+        guard let fd else { return }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else {
+            let error = failure("cannot fsync \(path)")
+            _ = locked { unsynced = true; return nil }
+            throw error
+        }
     }
 
     var needsCompaction: Bool { appended >= Self.compactAfter }

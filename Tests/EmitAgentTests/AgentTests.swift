@@ -159,6 +159,31 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         #expect(compacted.split(separator: "\n").count == 2, "rewritten with the open runs only")
     }
 
+    @Test func aLongJournalIsRewrittenWithTheOpenRunsWhileTheAgentRuns() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let gpus = HandMeter.gpus(1)
+        let configuration = AgentConfiguration(stateDirectory: dir.path, nodeID: "node-1", interval: 0.1, sharedRoundAge: 0)
+        let first = try Agent(configuration: configuration, meters: [gpus])
+        first.start()
+        _ = try first.begin(runID: "kept", uid: 1, scope: .init(), labels: [:])
+        for index in 0..<(RunsJournal.compactAfter / 2) {
+            _ = try first.begin(runID: "brief-\(index)", uid: 2, scope: .init(), labels: [:])
+            _ = try first.end(runID: "brief-\(index)", uid: 2)
+        }
+        func lines() throws -> Int { try String(contentsOfFile: dir.file("agent-runs.jsonl"), encoding: .utf8).split(separator: "\n").count }
+        #expect(try lines() >= RunsJournal.compactAfter)
+        let deadline = Date().addingTimeInterval(10)
+        while try lines() > 1, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(try lines() == 1, "the writer rewrote the journal with the one open run")
+        gpus.add(7)
+        _ = try first.begin(runID: "after", uid: 3, scope: .init(), labels: [:])
+        first.stop()
+        let second = try Agent(configuration: configuration, meters: [gpus])
+        #expect(second.openRuns(uid: 0).map(\.runID).sorted() == ["after", "kept"])
+        #expect(second.openRuns(uid: 0).first { $0.runID == "kept" }?.sharedBy["nvml:GPU-0"] == 2)
+    }
+
     @Test func aCorruptStateFileIsRefusedNotOverwritten() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
