@@ -80,6 +80,8 @@ public final class Agent: @unchecked Sendable {
     private let journalLock = NSLock()
     private var started = false
     private var stopped = false
+    /// Called once, off the caller's thread, when the first run ends (`whenFirstRunEnds`).
+    private var firstRunEnded: (@Sendable () -> Void)?
     private let writerDone = DispatchSemaphore(value: 0)
     /// The last checkpoint failure, for health.
     private var checkpointFailure: String?
@@ -250,20 +252,12 @@ public final class Agent: @unchecked Sendable {
         guard runs[runID] == nil else {
             throw AgentError(status: 409, code: "run_exists", field: "run_id", message: "run \"\(runID)\" is already open")
         }
-        var run = AgentRun(runID: runID, uid: uid, scope: resolved.keys, labels: labels, begin: mark, sharedBy: [:], notes: resolved.notes)
-        var records: [RunsJournal.Record] = []
-        for key in run.scope {
-            openOnDevice[key, default: 0] += 1
-            let open = openOnDevice[key] ?? 1
-            run.sharedBy[key] = open
-            // Every other open run on the device now shares it with this many.
-            for (id, other) in runs where other.scope.contains(key) && (other.sharedBy[key] ?? 1) < open {
-                runs[id]?.sharedBy[key] = open
-                records.append(RunsJournal.Record(shared: .init(runID: id, device: key, runs: open)))
-            }
-        }
-        runs[runID] = run
-        return (run, changedRunsLocked([RunsJournal.Record(begin: run)] + records))
+        let opened = AgentRun(runID: runID, uid: uid, scope: resolved.keys, labels: labels, begin: mark, sharedBy: [:], notes: resolved.notes)
+        // Every other open run on its devices now shares them with this many: the same rule
+        // the journal's replay applies to the begin record, which is all that is written.
+        RunsJournal.begin(opened, in: &runs, openOnDevice: &openOnDevice)
+        let run = runs[runID] ?? opened
+        return (run, changedRunsLocked([RunsJournal.Record(begin: run)]))
     }
 
     func closeRun(runID: String, uid: UInt32, continuing: Bool) throws(AgentError) -> (RunResult, Int) {
@@ -284,8 +278,16 @@ public final class Agent: @unchecked Sendable {
             for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
             generation = changedRunsLocked([RunsJournal.Record(end: runID)])
         }
+        let action = firstRunEnded
+        firstRunEnded = nil
         state.unlock()
+        if let action { DispatchQueue.global().async(execute: action) }
         return (events(of: run, to: mark), generation)
+    }
+
+    /// Runs `action` once, on a queue of its own, after the first run ends.
+    public func whenFirstRunEnds(_ action: @escaping @Sendable () -> Void) {
+        state.withLock { firstRunEnded = action }
     }
 
     /// The run, to its owner or root.

@@ -4,8 +4,10 @@ import Foundation
 import Glibc
 #endif
 
-/// The open runs on disk as an append-only journal (JSON Lines): a run's begin, a device found
-/// shared, an end. A batch of records is appended in one write however many requests it
+/// The open runs on disk as an append-only journal (JSON Lines): a run's begin, an end. Which
+/// runs shared a device follows from the order of begins and ends, so replay works it out
+/// rather than a begin writing a record for every run it shares with (a begin's cost would grow
+/// with the runs open). A batch of records is appended in one write however many requests it
 /// answers, and costs what the batch holds, not what is open (a thousand open runs do not make
 /// a begin slower). A write outlives the process at once (the page cache holds it through
 /// `kill -9`); `sync()` makes it outlive a power loss, and the agent calls it every interval.
@@ -43,6 +45,7 @@ final class RunsJournal {
     static func replay(_ path: String) throws -> [String: AgentRun] {
         guard let data = FileManager.default.contents(atPath: path) else { return [:] }
         var runs: [String: AgentRun] = [:]
+        var openOnDevice: [String: Int] = [:]
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let decoder = JSONDecoder()
         for (index, line) in lines.enumerated() where !line.isEmpty {
@@ -51,11 +54,32 @@ final class RunsJournal {
                 if index == lines.count - 1 { break }  // cut short by a crash mid-write: never acknowledged
                 throw AgentError(status: 500, code: "state", message: "\(path):\(index + 1): not a journal record (\(error)); move the file aside to start afresh")
             }
-            if let run = record.begin { runs[run.runID] = run }
+            if let run = record.begin { begin(run, in: &runs, openOnDevice: &openOnDevice) }
+            // Written by versions before shares were worked out on replay.
             if let shared = record.shared { runs[shared.runID]?.sharedBy[shared.device] = shared.runs }
-            if let id = record.end { runs.removeValue(forKey: id) }
+            if let id = record.end, let run = runs.removeValue(forKey: id) {
+                for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
+            }
         }
         return runs
+    }
+
+    /// A begin as the agent applied it: the run counts on its devices, and every run open on
+    /// one of them has shared it with at least as many. A begin of a run already open (a run
+    /// that goes on in a new window, or the journal's rewrite) replaces it without counting it
+    /// twice. Shares only grow: a count written in the record stands.
+    static func begin(_ run: AgentRun, in runs: inout [String: AgentRun], openOnDevice: inout [String: Int]) {
+        var run = run
+        let reopened = runs[run.runID] != nil
+        for key in run.scope {
+            if !reopened { openOnDevice[key, default: 0] += 1 }
+            let open = openOnDevice[key] ?? 1
+            run.sharedBy[key] = max(run.sharedBy[key] ?? 1, open)
+            for (id, other) in runs where id != run.runID && other.scope.contains(key) && (other.sharedBy[key] ?? 1) < open {
+                runs[id]?.sharedBy[key] = open
+            }
+        }
+        runs[run.runID] = run
     }
 
     /// Rewrites the journal with `runs` only (atomically, durably) and appends from there.

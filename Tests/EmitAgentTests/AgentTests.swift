@@ -159,6 +159,31 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         #expect(compacted.split(separator: "\n").count == 2, "rewritten with the open runs only")
     }
 
+    @Test func sharesAreWorkedOutOnReplayExactlyAsTheAgentCountedThem() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let gpus = HandMeter.gpus(2)
+        let first = try agent(dir, [gpus])
+        defer { first.stop() }
+        let both = DeviceScope.Request(), zero = DeviceScope.Request(visibleDevices: "0"), one = DeviceScope.Request(visibleDevices: "1")
+        _ = try first.begin(runID: "a", uid: 1, scope: both, labels: [:])
+        _ = try first.begin(runID: "b", uid: 1, scope: zero, labels: [:])
+        _ = try first.begin(runID: "c", uid: 1, scope: one, labels: [:])
+        _ = try first.end(runID: "b", uid: 1)
+        _ = try first.begin(runID: "d", uid: 1, scope: both, labels: [:])
+        _ = try first.end(runID: "a", uid: 1, continuing: true)
+        _ = try first.begin(runID: "e", uid: 1, scope: zero, labels: [:])
+        _ = try first.end(runID: "c", uid: 1)
+        let journal = try String(contentsOfFile: dir.file("agent-runs.jsonl"), encoding: .utf8)
+        #expect(journal.split(separator: "\n").count == 8, "one record per begin or end, however many runs share")
+        let live = first.openRuns(uid: 0)
+        #expect(live.map(\.runID) == ["a", "d", "e"])
+        #expect(live.first { $0.runID == "d" }?.sharedBy == ["nvml:GPU-0": 3, "nvml:GPU-1": 3])
+        let replayed = try RunsJournal.replay(dir.file("agent-runs.jsonl"))
+        #expect(Set(replayed.keys) == Set(live.map(\.runID)))
+        for run in live { #expect(replayed[run.runID]?.sharedBy == run.sharedBy, "\(run.runID)") }
+    }
+
     @Test func aLongJournalIsRewrittenWithTheOpenRunsWhileTheAgentRuns() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -183,6 +208,23 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         #expect(second.openRuns(uid: 0).map(\.runID).sorted() == ["after", "kept"])
         #expect(second.openRuns(uid: 0).first { $0.runID == "kept" }?.sharedBy["nvml:GPU-0"] == 2)
     }
+
+    #if os(Linux)
+    @Test func theExecutablesTouchedPagesAreGivenBackAndFaultedInAgain() throws {
+        func residentFileKiB() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssFile:") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+        let before = try residentFileKiB()
+        let advised = StartupPages.release()
+        let after = try residentFileKiB()
+        #expect(advised > 0, "the test binary's mappings were advised")
+        #expect(after < before, "RssFile \(before) KiB before, \(after) KiB after")
+        // The code runs on: pages needed again come back.
+        #expect(try DeviceScope.resolve(.init(visibleDevices: "1"), devices: HandMeter.gpus(2).devices).keys == ["nvml:GPU-1"])
+    }
+    #endif
 
     @Test func aCorruptStateFileIsRefusedNotOverwritten() throws {
         let dir = try TemporaryDirectory()

@@ -259,6 +259,13 @@ struct AgentServeCommand: AsyncParsableCommand {
             }
         }
         let delivery = flusher
+        // Start-up (parsing, discovery, the first rounds, the server's set-up) and the first
+        // requests (the runtime resolving conformances once, caches filled once) touch pages of
+        // the binary that the agent will not touch again: given back once each has settled, the
+        // agent's RSS is what it runs on.
+        StartupPages.release()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2 * max(1, intervalSeconds)) { StartupPages.release() }
+        agent.whenFirstRunEnds { DispatchQueue.global().asyncAfter(deadline: .now() + 5) { StartupPages.release() } }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
