@@ -80,8 +80,6 @@ public final class Agent: @unchecked Sendable {
     private let journalLock = NSLock()
     private var started = false
     private var stopped = false
-    /// Called once, off the caller's thread, when the first run ends (`whenFirstRunEnds`).
-    private var firstRunEnded: (@Sendable () -> Void)?
     private let writerDone = DispatchSemaphore(value: 0)
     /// The last checkpoint failure, for health.
     private var checkpointFailure: String?
@@ -278,16 +276,8 @@ public final class Agent: @unchecked Sendable {
             for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
             generation = changedRunsLocked([RunsJournal.Record(end: runID)])
         }
-        let action = firstRunEnded
-        firstRunEnded = nil
         state.unlock()
-        if let action { DispatchQueue.global().async(execute: action) }
         return (events(of: run, to: mark), generation)
-    }
-
-    /// Runs `action` once, on a queue of its own, after the first run ends.
-    public func whenFirstRunEnds(_ action: @escaping @Sendable () -> Void) {
-        state.withLock { firstRunEnded = action }
     }
 
     /// The run, to its owner or root.

@@ -66,9 +66,11 @@ public enum AgentMetrics {
 
     /// `GET /metrics` on HOST:PORT.
     public static func application(agent: Agent, host: String, port: Int, outboxPending: @escaping @Sendable () -> Int?,
+                                   scraped: @escaping @Sendable () -> Void = {},
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
+            scraped()
             var buffer = ByteBuffer()
             buffer.writeString(text(agent: agent, outboxPending: outboxPending()))
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: buffer))

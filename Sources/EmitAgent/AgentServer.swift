@@ -54,12 +54,14 @@ public final class AgentServer: Sendable {
         unlink(socket.path)
     }
 
-    /// Listens on the socket; `deliver` stores events in the agent's outbox.
+    /// Listens on the socket; `deliver` stores events in the agent's outbox; `served` is told
+    /// the route of every request (AgentProtocol's paths).
     public init(agent: Agent, socket: AgentSocket, deliver: @escaping @Sendable ([EnergyEvent]) throws -> Void,
-                health: @escaping @Sendable () -> [(String, JSONValue)] = { [] }) throws(AgentError) {
+                health: @escaping @Sendable () -> [(String, JSONValue)] = { [] },
+                served: @escaping @Sendable (String) -> Void = { _ in }) throws(AgentError) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let routes = AgentRoutes(agent: agent, deliver: deliver, health: health, committer: LoopCommitter(agent: agent, loop: loop))
+        let routes = AgentRoutes(agent: agent, deliver: deliver, health: health, served: served, committer: LoopCommitter(agent: agent, loop: loop))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .childChannelInitializer { channel in
@@ -136,14 +138,18 @@ struct AgentRoutes: Sendable {
     let agent: Agent
     let deliver: @Sendable ([EnergyEvent]) throws -> Void
     let health: @Sendable () -> [(String, JSONValue)]
+    let served: @Sendable (String) -> Void
     let committer: LoopCommitter
 
     typealias Answer = (status: Int, json: JSONValue)
+
+    static let routes: Set<String> = [AgentProtocol.begin, AgentProtocol.end, AgentProtocol.list, AgentProtocol.show, AgentProtocol.health]
 
     /// Handles one request; `answer` is called once, on the loop.
     func handle(method: HTTPMethod, uri: String, body: ByteBuffer, uid: UInt32, answer: @escaping (Answer) -> Void) {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
+        if Self.routes.contains(path) { served(path) }
         do {
             switch (method, path) {
             case (.POST, AgentProtocol.begin):

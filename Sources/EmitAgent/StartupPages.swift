@@ -1,15 +1,41 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The pages of the agent's own executable that start-up touched and the long run does not
-/// need. A node build is one 80 MB file; argument parsing, meter discovery and the server's
-/// set-up touch about 20 MB of it scattered a page at a time, while sampling and answering
-/// requests run on a few MB. `MADV_PAGEOUT` (Linux 5.4) hands the clean file pages back; any
-/// page needed again is faulted in from the page cache. Nothing else changes: no memory of
-/// the agent's own (heap, stacks) is touched.
+/// need. A node build maps about 80 MB of itself; argument parsing, meter discovery, the
+/// server's set-up and the first requests (the runtime resolving each conformance once) touch
+/// about 20 MB of it, a page at a time, while sampling and answering requests run on far less.
+/// `MADV_PAGEOUT` (Linux 5.4) hands those clean file pages back; a page needed again is read
+/// back in. Memory of the agent's own (heap, stacks) is not touched.
 public enum StartupPages {
+    /// Gives the pages back a few seconds after each kind of work (a route of the control
+    /// socket, a scrape) is done for the first time: whatever runs once per kind (conformances
+    /// resolved, caches filled) is then let go, whenever in the agent's life it comes.
+    public final class AfterFirstUse: Sendable {
+        private let seen = Mutex<Set<String>>([])
+        private let scheduled = Mutex(false)
+        private let delay: Double
+        private let release: @Sendable () -> Void
+
+        public init(delay: Double = 5, release: @escaping @Sendable () -> Void = { StartupPages.release() }) {
+            self.delay = delay
+            self.release = release
+        }
+
+        public func used(_ kind: String) {
+            guard seen.withLock({ $0.insert(kind).inserted }) else { return }
+            // Kinds first used together share one release.
+            guard scheduled.withLock({ pending in defer { pending = true }; return !pending }) else { return }
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+                scheduled.withLock { $0 = false }
+                release()
+            }
+        }
+    }
+
     /// Advises the kernel to reclaim the executable's resident pages; returns the bytes of
     /// mappings advised (0 where the kernel or the platform cannot).
     @discardableResult

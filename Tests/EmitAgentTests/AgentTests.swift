@@ -226,6 +226,23 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
     }
     #endif
 
+    @Test func pagesAreGivenBackOnceAfterTheFirstUseOfEachKind() {
+        let releases = Mutex(0)
+        let firstUse = StartupPages.AfterFirstUse(delay: 0.2) { releases.withLock { $0 += 1 } }
+        firstUse.used("/v1/runs")
+        firstUse.used("/v1/runs/end")  // first used together: one release for both
+        firstUse.used("/v1/runs")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(releases.withLock { $0 } == 1)
+        firstUse.used("/v1/runs/end")
+        firstUse.used("/v1/runs")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(releases.withLock { $0 } == 1, "kinds used before give nothing back again")
+        firstUse.used("/v1/health")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(releases.withLock { $0 } == 2)
+    }
+
     @Test func aCorruptStateFileIsRefusedNotOverwritten() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -240,13 +240,21 @@ struct AgentServeCommand: AsyncParsableCommand {
         Console.error("emit agent: metering \(agent.devices.count) device(s) every \(Durations.text(agent.sampler.intervalSeconds)); socket \(listening.path); state and outbox in \(home)")
         for problem in opened.flatMap(\.problems) + notes { Console.error("  not metered: \(problem.source.rawValue)\(problem.deviceID.map { " \($0)" } ?? ""): \(problem.reason)") }
         Console.flush()
+        // Start-up (parsing, discovery, the first rounds, the server's set-up) and the first
+        // request of each kind (the runtime resolving conformances once, caches filled once)
+        // touch pages of the binary that the agent will not touch again: given back once each
+        // has settled, the agent's RSS is what it runs on.
+        StartupPages.release()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2 * max(1, intervalSeconds)) { StartupPages.release() }
+        let firstUse = StartupPages.AfterFirstUse()
         let pending: @Sendable () -> Int? = { try? EventDatabase(path: outbox).counts().pending }
         let server: AgentServer
         do {
             server = try AgentServer(
                 agent: agent, socket: listening,
                 deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
-                health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] })
+                health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] },
+                served: { firstUse.used($0) })
         } catch {
             agent.stop()
             throw CommandFailure.usage(error.message)
@@ -259,18 +267,12 @@ struct AgentServeCommand: AsyncParsableCommand {
             }
         }
         let delivery = flusher
-        // Start-up (parsing, discovery, the first rounds, the server's set-up) and the first
-        // requests (the runtime resolving conformances once, caches filled once) touch pages of
-        // the binary that the agent will not touch again: given back once each has settled, the
-        // agent's RSS is what it runs on.
-        StartupPages.release()
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2 * max(1, intervalSeconds)) { StartupPages.release() }
-        agent.whenFirstRunEnds { DispatchQueue.global().asyncAfter(deadline: .now() + 5) { StartupPages.release() } }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
                 if let metricsAddress {
                     let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
+                                                           scraped: { firstUse.used("metrics") },
                                                            onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
                     group.addTask { try await metrics.runService() }
                 }
