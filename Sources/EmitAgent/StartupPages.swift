@@ -56,6 +56,15 @@ public enum StartupPages {
             let pageOut: Int32 = 21  // MADV_PAGEOUT; Glibc's headers before 2.33 lack the name
             if madvise(start, Int(high - low), pageOut) == 0 { advised += Int(high - low) }
         }
+        // A page faulted in again brings its neighbours along when they are in the page cache
+        // (the kernel maps up to 64 KB around a fault): a binary freshly installed is cached
+        // whole, and the pages given back would return. Pages of the file no process maps are
+        // dropped from the cache too; whoever needs them reads them again.
+        let file = open(executable, O_RDONLY | O_CLOEXEC)
+        if file >= 0 {
+            _ = posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED)
+            close(file)
+        }
         return advised
         #else
         return 0
