@@ -73,6 +73,44 @@ import Testing
         #expect(unreadable.isEmpty)
     }
 
+    @Test func ofTwoChassisWideTotalsThePowerEquipmentsOwnSourceIsRead() throws {
+        // As in DMTF's public-pdu sample: two sensors call themselves the chassis's total power,
+        // the first listed ten times the other; the rack PDU's metrics name the second.
+        func ref(_ path: String) -> JSONValue { .object([("@odata.id", .string(path))]) }
+        func sensor(_ id: String, _ type: String, _ units: String, _ reading: Double) -> JSONValue {
+            .object([("Id", .string(id)), ("ReadingType", .string(type)), ("ReadingUnits", .string(units)), ("Reading", .number(reading)),
+                     ("PhysicalContext", .string("Chassis")), ("ElectricalContext", .string("Total")),
+                     ("Status", .object([("State", .string("Enabled"))]))])
+        }
+        let base = "/redfish/v1/Chassis/PDU"
+        var documents: [String: JSONValue] = [
+            base: .object([("Id", .string("PDU")), ("@odata.id", .string(base)), ("Sensors", ref(base + "/Sensors")),
+                           ("Links", .object([("PowerDistribution", ref("/redfish/v1/PowerEquipment/RackPDUs/1"))]))]),
+            base + "/Sensors": .object([("Members", .array(["ACMainPower", "PDUPower", "MainsEnergy", "PDUEnergy"].map { ref(base + "/Sensors/" + $0) }))]),
+            base + "/Sensors/ACMainPower": sensor("ACMainPower", "Power", "W", 28783),
+            base + "/Sensors/PDUPower": sensor("PDUPower", "Power", "W", 2734.8),
+            base + "/Sensors/MainsEnergy": sensor("MainsEnergy", "EnergykWh", "kW.h", 90210),
+            base + "/Sensors/PDUEnergy": sensor("PDUEnergy", "EnergykWh", "kW.h", 7855),
+            "/redfish/v1/PowerEquipment/RackPDUs/1": .object([("Metrics", ref("/redfish/v1/PowerEquipment/RackPDUs/1/Metrics"))]),
+            "/redfish/v1/PowerEquipment/RackPDUs/1/Metrics": .object([
+                ("PowerWatts", .object([("DataSourceUri", .string(base + "/Sensors/PDUPower")), ("Reading", .number(6438))])),
+                ("EnergykWh", .object([("DataSourceUri", .string(base + "/Sensors/PDUEnergy/")), ("Reading", .number(56438))]))]),
+        ]
+        func readings() throws -> [String] {
+            let service = RedfishDocuments { [documents] path throws(RedfishFailure) in
+                guard let document = documents[RedfishDocuments.trimmed(path)] else { throw RedfishFailure(description: "\(path): 404") }
+                return document
+            }
+            return service.readings(of: try #require(documents[base])).map(\.label)
+        }
+        #expect(try readings() == ["Sensor PDUEnergy (EnergykWh)", "Sensor MainsEnergy (EnergykWh)",
+                                   "Sensor PDUPower (Power)", "Sensor ACMainPower (Power)"])
+        // Without the equipment's word, the order of the collection stands.
+        documents["/redfish/v1/PowerEquipment/RackPDUs/1/Metrics"] = .object([])
+        #expect(try readings() == ["Sensor MainsEnergy (EnergykWh)", "Sensor PDUEnergy (EnergykWh)",
+                                   "Sensor ACMainPower (Power)", "Sensor PDUPower (Power)"])
+    }
+
     @Test func aChassisIsNamedByIdOrByItsODataID() throws {
         guard peerRunning("redfish") else { return }
         for name in ["KWhTower", "/redfish/v1/Chassis/KWhTower", "/redfish/v1/Chassis/KWhTower/"] {

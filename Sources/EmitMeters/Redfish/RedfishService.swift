@@ -148,6 +148,19 @@ struct RedfishDocuments {
         return tokens.contains("out") || tokens.contains("output") || tokens.contains("pout")
     }
 
+    /// The sensors a chassis's power equipment (`Links.PowerDistribution`: a rack PDU, a power
+    /// shelf, a transfer switch) names as the source of its own power and energy
+    /// (`Metrics.PowerWatts.DataSourceUri`, `EnergykWh.DataSourceUri`). A PDU can list more than
+    /// one sensor that calls itself the chassis-wide total (DMTF's public-pdu sample has a
+    /// 28.8 kW `ACMainPower` beside the 2.7 kW `PDUPower` its metrics point at): the device's own
+    /// word decides, not the order of the collection.
+    func sensorsNamedByPowerEquipment(of chassis: JSONValue) -> Set<String> {
+        guard let links = chassis["Links"], let equipmentPath = Self.link(links, "PowerDistribution"),
+              let equipment = try? get(equipmentPath), let metricsPath = Self.link(equipment, "Metrics"),
+              let metrics = try? get(metricsPath) else { return [] }
+        return Set(["PowerWatts", "EnergykWh", "EnergyJoules"].compactMap { metrics[$0]?["DataSourceUri"]?.stringValue }.map { Self.trimmed($0) })
+    }
+
     /// Every reading the chassis offers, best first: counters, then power.
     func readings(of chassis: JSONValue) -> [RedfishReading] {
         var counters: [RedfishReading] = [], power: [RedfishReading] = []
@@ -167,8 +180,9 @@ struct RedfishDocuments {
         var supplyEnergy: [(kind: RedfishReading.Kind, path: String, note: String?)] = []
         // DSP0268 fixes the collection's URI; a service that forgets the link still serves it.
         let ownPath = chassis["@odata.id"]?.stringValue.map { Self.trimmed($0) + "/Sensors" }
+        let namedByEquipment = sensorsNamedByPowerEquipment(of: chassis)
         if let sensorsPath = Self.link(chassis, "Sensors") ?? ownPath {
-            var wholeCounters: [RedfishReading] = [], wholePower: [(rank: Int, reading: RedfishReading)] = []
+            var wholeCounters: [(rank: Int, reading: RedfishReading)] = [], wholePower: [(rank: Int, reading: RedfishReading)] = []
             for sensorPath in (try? members(sensorsPath)) ?? [] {
                 guard let sensor = try? get(sensorPath), Self.number(in: sensor, at: ["Reading"]) != nil else { continue }
                 if let state = sensor["Status"]?["State"]?.stringValue, state != "Enabled" { continue }
@@ -186,15 +200,20 @@ struct RedfishDocuments {
                 guard electrical == nil || electrical == "Total" else { continue }
                 let reading = RedfishReading(kind: kind, sources: [(sensorPath, ["Reading"])], label: name, note: note)
                 if kind.isCounter {
-                    wholeCounters.append(reading)
+                    wholeCounters.append((namedByEquipment.contains(Self.trimmed(sensorPath)) ? 0 : 1, reading))
                 } else {
-                    // A stated total first, then one whose name says total or chassis, then the rest.
+                    // The one the chassis's power equipment names as its source first, then a
+                    // stated total, then one whose name says total or chassis, then the rest.
                     let tokens = id.lowercased().split { !$0.isLetter && !$0.isNumber }
                     let named = tokens.contains("total") || tokens.contains("chassis")
-                    wholePower.append((electrical == "Total" ? 0 : named ? 1 : 2, reading))
+                    let rank = namedByEquipment.contains(Self.trimmed(sensorPath)) ? 0 : electrical == "Total" ? 1 : named ? 2 : 3
+                    wholePower.append((rank, reading))
                 }
             }
-            counters += wholeCounters.sorted { rank($0) < rank($1) }
+            // The finest unit first; within a unit, the one the power equipment names.
+            counters += wholeCounters.enumerated().sorted {
+                (rank($0.element.reading), $0.element.rank, $0.offset) < (rank($1.element.reading), $1.element.rank, $1.offset)
+            }.map(\.element.reading)
             power += wholePower.enumerated().sorted { ($0.element.rank, $0.offset) < ($1.element.rank, $1.offset) }.map(\.element.reading)
         }
         // Parts, only where they are complete: one reading per present supply.
