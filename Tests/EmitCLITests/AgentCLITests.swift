@@ -206,6 +206,17 @@ import Glibc
         #expect(second.stderr.contains("is in use: another agent listens on it"), "\(second.stderr)")
     }
 
+    @Test func anOutboxTheAgentCannotOpenStopsItBeforeItServes() throws {
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        // Where the outbox's file should be, a folder stands.
+        try FileManager.default.createDirectory(atPath: node.dir.file("home/outbox.sqlite"), withIntermediateDirectories: true)
+        let agent = try node.emit(["agent", "--socket", node.socket, "--interval", "100ms"])
+        #expect(agent.status == 2)
+        #expect(agent.stderr.contains("agent: outbox: cannot open") && agent.stderr.contains("outbox.sqlite"), "\(agent.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: node.socket), "nothing serves runs whose events could not be stored")
+    }
+
     @Test func prometheusScrapesTheAgent() throws {
         guard rootOrSkip() else { return }
         guard let prometheus = Programs.which("prometheus"), let promtool = Programs.which("promtool") else {

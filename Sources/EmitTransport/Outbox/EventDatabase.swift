@@ -32,7 +32,10 @@ public final class EventDatabase: Sendable {
         public var description: String { "cannot open \(path): \(reason)" }
     }
 
-    public init(path: String) throws {
+    /// Opens (or creates) the outbox at `path`. `pageCacheKiB` bounds SQLite's page cache per
+    /// connection: 32 MiB holds the id index of several million events for bulk adds and
+    /// flushes; a long-running process that adds a run's events now and then needs far less.
+    public init(path: String, pageCacheKiB: Int = 32 << 10) throws {
         self.path = path
         let folder = (path as NSString).deletingLastPathComponent
         do {
@@ -47,8 +50,7 @@ public final class EventDatabase: Sendable {
             // bytes, and bigger pages mean fewer page splits, WAL frames and cache lookups per
             // event (Benchmarks/transport/sqlite_layouts.py: 155k inserts/s against 120k/s at 4 KiB).
             try db.execute(sql: "PRAGMA page_size = 16384")
-            // A 32 MiB page cache holds the id_key index of several million events.
-            try db.execute(sql: "PRAGMA cache_size = -32768")
+            try db.execute(sql: "PRAGMA cache_size = -\(max(64, pageCacheKiB))")
             // Checkpoint every 64 MiB of WAL instead of every 4 MiB: pages rewritten by several
             // commits in between reach the database file once. Every commit is still fsynced.
             let pageSize = max(512, try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)

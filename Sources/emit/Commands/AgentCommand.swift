@@ -247,12 +247,20 @@ struct AgentServeCommand: AsyncParsableCommand {
         StartupPages.release()
         DispatchQueue.global().asyncAfter(deadline: .now() + 2 * max(1, intervalSeconds)) { StartupPages.release() }
         let firstUse = StartupPages.AfterFirstUse()
-        let pending: @Sendable () -> Int? = { try? EventDatabase(path: outbox).counts().pending }
+        // One connection pool for the agent's life, opened before anything is served (an
+        // outbox the agent cannot open stops it now, not at the first run's end), with a small
+        // page cache: runs' events arrive a few at a time.
+        let database: EventDatabase
+        do { database = try EventDatabase(path: outbox, pageCacheKiB: 2 << 10) } catch {
+            agent.stop()
+            throw CommandFailure.usage("agent: outbox: \(error)")
+        }
+        let pending: @Sendable () -> Int? = { try? database.counts().pending }
         let server: AgentServer
         do {
             server = try AgentServer(
                 agent: agent, socket: listening,
-                deliver: { events in _ = try EventDatabase(path: outbox).add(events) },
+                deliver: { events in _ = try database.add(events) },
                 health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] },
                 served: { firstUse.used($0) })
         } catch {
@@ -261,7 +269,7 @@ struct AgentServeCommand: AsyncParsableCommand {
         }
         var flusher: Flusher?
         if let flushOptions {
-            do { flusher = try Flusher(outbox: try EventDatabase(path: outbox), options: flushOptions, log: { Console.error("emit agent (delivery): \($0)") }) } catch {
+            do { flusher = try Flusher(outbox: database, options: flushOptions, log: { Console.error("emit agent (delivery): \($0)") }) } catch {
                 agent.stop()
                 throw CommandFailure.usage("--to: \(error)")
             }
