@@ -11,25 +11,36 @@ import Glibc
 /// `MADV_PAGEOUT` (Linux 5.4) hands those clean file pages back; a page needed again is read
 /// back in. Memory of the agent's own (heap, stacks) is not touched.
 public enum StartupPages {
-    /// Gives the pages back a few seconds after each kind of work (a route of the control
-    /// socket, a scrape) is done for the first time: whatever runs once per kind (conformances
-    /// resolved, caches filled) is then let go, whenever in the agent's life it comes.
+    /// Gives the pages back after each kind of work (a route of the control socket, a scrape)
+    /// is done for the first time, once the agent has been quiet for a moment: whatever runs
+    /// once per kind (conformances resolved, caches filled) is then let go, whenever in the
+    /// agent's life it comes, without a request waiting for pages read back meanwhile.
     public final class AfterFirstUse: Sendable {
         private let seen = Mutex<Set<String>>([])
         private let scheduled = Mutex(false)
-        private let delay: Double
+        private let lastUse = Atomic<UInt64>(0)
+        private let quiet: Double
         private let release: @Sendable () -> Void
 
-        public init(delay: Double = 5, release: @escaping @Sendable () -> Void = { StartupPages.release() }) {
-            self.delay = delay
+        /// `quiet`: how long no work may have been done before the pages are given back.
+        public init(quiet: Double = 2, release: @escaping @Sendable () -> Void = { StartupPages.release() }) {
+            self.quiet = quiet
             self.release = release
         }
 
+        /// Called for every piece of work: cheap when the kind was seen before.
         public func used(_ kind: String) {
+            lastUse.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             guard seen.withLock({ $0.insert(kind).inserted }) else { return }
-            // Kinds first used together share one release.
+            // Kinds first used close together share one release.
             guard scheduled.withLock({ pending in defer { pending = true }; return !pending }) else { return }
-            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+            releaseWhenQuiet()
+        }
+
+        private func releaseWhenQuiet() {
+            DispatchQueue.global().asyncAfter(deadline: .now() + quiet) { [self] in
+                let idle = Double(DispatchTime.now().uptimeNanoseconds &- lastUse.load(ordering: .relaxed)) / 1e9
+                guard idle >= quiet else { return releaseWhenQuiet() }
                 scheduled.withLock { $0 = false }
                 release()
             }
