@@ -71,6 +71,8 @@ public final class Agent: @unchecked Sendable {
     /// the next one.
     private var runsChanged = 0
     private var runsWritten = 0
+    /// Changes fsynced (by the writer, every interval while any run is open or unsynced).
+    private var runsSynced = 0
     /// Journal records not yet on disk, in order.
     private var pendingRecords: [RunsJournal.Record] = []
     private let journal: RunsJournal
@@ -130,30 +132,41 @@ public final class Agent: @unchecked Sendable {
         try? checkpoint()
     }
 
+    /// With no run open and nothing unsynced, the sampler's checkpoint serves only the devices'
+    /// running totals, which a restart can take as well from a reading a minute old: the
+    /// sampler counts the delta across the gap where at most one wrap fits, judged from the
+    /// time, and says gap otherwise. The idle agent then writes it once a minute.
+    static let idleCheckpointInterval = 60.0
+
     private func writeLoop() {
         defer { writerDone.signal() }
-        var nextSampler = Date()
+        var lastWrite: Date?
         while true {
             state.lock()
-            while !stopped, Date() < nextSampler { _ = state.wait(until: nextSampler) }
+            while !stopped, let last = lastWrite {
+                let idle = runs.isEmpty && runsSynced >= runsChanged
+                let due = last.addingTimeInterval(idle ? max(configuration.interval, Self.idleCheckpointInterval) : configuration.interval)
+                if Date() >= due { break }
+                _ = state.wait(until: due)
+            }
             if stopped { state.unlock(); return }
+            let generation = runsChanged
             state.unlock()
             do {
                 // Whoever changes the runs commits them (the server after each batch of requests);
                 // anything left behind is written here, and all of it fsynced, every interval.
                 try commitPending()
-                if Date() >= nextSampler {
-                    try compact(onlyIfLong: true)
-                    try journal.sync { body in journalLock.withLock(body) }
-                    // Not fsynced: it serves restarts of the process, which the page cache
-                    // survives; a power loss reboots the node, and its counters restart anyway.
-                    try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: false)
-                    nextSampler = Date().addingTimeInterval(configuration.interval)
-                }
+                try compact(onlyIfLong: true)
+                try journal.sync { body in journalLock.withLock(body) }
+                state.withLock { runsSynced = max(runsSynced, generation) }
+                // Not fsynced: it serves restarts of the process, which the page cache
+                // survives; a power loss reboots the node, and its counters restart anyway.
+                try samplerCheckpoint.store(try Self.json(sampler.checkpoint()), sync: false)
+                lastWrite = Date()
                 state.withLock { checkpointFailure = nil }
             } catch {
                 state.withLock { checkpointFailure = "\(error)" }
-                nextSampler = Date().addingTimeInterval(min(1, configuration.interval))
+                lastWrite = Date().addingTimeInterval(min(1, configuration.interval) - configuration.interval)
             }
         }
     }
@@ -254,6 +267,9 @@ public final class Agent: @unchecked Sendable {
         // Every other open run on its devices now shares them with this many: the same rule
         // the journal's replay applies to the begin record, which is all that is written.
         RunsJournal.begin(opened, in: &runs, openOnDevice: &openOnDevice)
+        // The first run open: the writer, checkpointing once a minute while idle, goes back to
+        // every interval.
+        if runs.count == 1 { state.broadcast() }
         let run = runs[runID] ?? opened
         return (run, changedRunsLocked([RunsJournal.Record(begin: run)]))
     }

@@ -184,6 +184,33 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         for run in live { #expect(replayed[run.runID]?.sharedBy == run.sharedBy, "\(run.runID)") }
     }
 
+    @Test func theCheckpointIsWrittenEveryIntervalWhileARunIsOpenAndOnceAMinuteIdle() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let gpus = HandMeter.gpus(1)
+        let agent = try Agent(configuration: AgentConfiguration(stateDirectory: dir.path, nodeID: "node-1", interval: 0.05, sharedRoundAge: 0), meters: [gpus])
+        agent.start()
+        defer { agent.stop() }
+        func newestSequence() -> Int {
+            ["agent-sampler.1", "agent-sampler.2"].compactMap { name -> Int? in
+                guard let text = try? String(contentsOfFile: dir.file(name), encoding: .utf8) else { return nil }
+                let fields = text.prefix { $0 != "\n" }.split(separator: " ")
+                return fields.count == 5 ? Int(fields[2]) : nil
+            }.max() ?? 0
+        }
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(newestSequence() == 1, "idle: written once at start, then once a minute")
+        _ = try agent.begin(runID: "r", uid: 1, scope: .init(), labels: [:])
+        Thread.sleep(forTimeInterval: 0.6)
+        let open = newestSequence()
+        #expect(open >= 4, "a run open: every 50 ms (\(open) writes)")
+        _ = try agent.end(runID: "r", uid: 1)
+        Thread.sleep(forTimeInterval: 0.3)
+        let settled = newestSequence()
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(newestSequence() == settled, "idle again once the end is fsynced")
+    }
+
     @Test func aLongJournalIsRewrittenWithTheOpenRunsWhileTheAgentRuns() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
