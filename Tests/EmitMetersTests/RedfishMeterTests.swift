@@ -75,7 +75,7 @@ import Testing
 
     @Test func ofTwoChassisWideTotalsThePowerEquipmentsOwnSourceIsRead() throws {
         // As in DMTF's public-pdu sample: two sensors call themselves the chassis's total power,
-        // the first listed ten times the other; the rack PDU's metrics name the second.
+        // ten times apart; the rack PDU's metrics name the one the collection does not list.
         func ref(_ path: String) -> JSONValue { .object([("@odata.id", .string(path))]) }
         func sensor(_ id: String, _ type: String, _ units: String, _ reading: Double) -> JSONValue {
             .object([("Id", .string(id)), ("ReadingType", .string(type)), ("ReadingUnits", .string(units)), ("Reading", .number(reading)),
@@ -86,7 +86,7 @@ import Testing
         var documents: [String: JSONValue] = [
             base: .object([("Id", .string("PDU")), ("@odata.id", .string(base)), ("Sensors", ref(base + "/Sensors")),
                            ("Links", .object([("PowerDistribution", ref("/redfish/v1/PowerEquipment/RackPDUs/1"))]))]),
-            base + "/Sensors": .object([("Members", .array(["ACMainPower", "PDUPower", "MainsEnergy", "PDUEnergy"].map { ref(base + "/Sensors/" + $0) }))]),
+            base + "/Sensors": .object([("Members", .array(["ACMainPower", "MainsEnergy", "PDUEnergy"].map { ref(base + "/Sensors/" + $0) }))]),
             base + "/Sensors/ACMainPower": sensor("ACMainPower", "Power", "W", 28783),
             base + "/Sensors/PDUPower": sensor("PDUPower", "Power", "W", 2734.8),
             base + "/Sensors/MainsEnergy": sensor("MainsEnergy", "EnergykWh", "kW.h", 90210),
@@ -105,10 +105,13 @@ import Testing
         }
         #expect(try readings() == ["Sensor PDUEnergy (EnergykWh)", "Sensor MainsEnergy (EnergykWh)",
                                    "Sensor PDUPower (Power)", "Sensor ACMainPower (Power)"])
-        // Without the equipment's word, the order of the collection stands.
+        // Without the equipment's word, the collection and its order stand.
         documents["/redfish/v1/PowerEquipment/RackPDUs/1/Metrics"] = .object([])
-        #expect(try readings() == ["Sensor MainsEnergy (EnergykWh)", "Sensor PDUEnergy (EnergykWh)",
-                                   "Sensor ACMainPower (Power)", "Sensor PDUPower (Power)"])
+        #expect(try readings() == ["Sensor MainsEnergy (EnergykWh)", "Sensor PDUEnergy (EnergykWh)", "Sensor ACMainPower (Power)"])
+        // A source the equipment names that the service cannot serve is passed over.
+        documents["/redfish/v1/PowerEquipment/RackPDUs/1/Metrics"] = .object([
+            ("PowerWatts", .object([("DataSourceUri", .string(base + "/Sensors/Missing"))]))])
+        #expect(try readings() == ["Sensor MainsEnergy (EnergykWh)", "Sensor PDUEnergy (EnergykWh)", "Sensor ACMainPower (Power)"])
     }
 
     @Test func aChassisIsNamedByIdOrByItsODataID() throws {

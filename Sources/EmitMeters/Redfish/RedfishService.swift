@@ -151,9 +151,9 @@ struct RedfishDocuments {
     /// The sensors a chassis's power equipment (`Links.PowerDistribution`: a rack PDU, a power
     /// shelf, a transfer switch) names as the source of its own power and energy
     /// (`Metrics.PowerWatts.DataSourceUri`, `EnergykWh.DataSourceUri`). A PDU can list more than
-    /// one sensor that calls itself the chassis-wide total (DMTF's public-pdu sample has a
-    /// 28.8 kW `ACMainPower` beside the 2.7 kW `PDUPower` its metrics point at): the device's own
-    /// word decides, not the order of the collection.
+    /// one sensor that calls itself the chassis-wide total (DMTF's public-pdu sample lists a
+    /// 28.8 kW `ACMainPower` and serves, unlisted, the 2.7 kW `PDUPower` its metrics point at):
+    /// the device's own word decides, not the order of the collection.
     func sensorsNamedByPowerEquipment(of chassis: JSONValue) -> Set<String> {
         guard let links = chassis["Links"], let equipmentPath = Self.link(links, "PowerDistribution"),
               let equipment = try? get(equipmentPath), let metricsPath = Self.link(equipment, "Metrics"),
@@ -183,7 +183,11 @@ struct RedfishDocuments {
         let namedByEquipment = sensorsNamedByPowerEquipment(of: chassis)
         if let sensorsPath = Self.link(chassis, "Sensors") ?? ownPath {
             var wholeCounters: [(rank: Int, reading: RedfishReading)] = [], wholePower: [(rank: Int, reading: RedfishReading)] = []
-            for sensorPath in (try? members(sensorsPath)) ?? [] {
+            let listed = (try? members(sensorsPath)) ?? []
+            // A sensor the equipment names is read even when the collection does not list it
+            // (DMTF's public-pdu sample serves PDUPower but leaves it out of Sensors).
+            let listedPaths = Set(listed.map { Self.trimmed($0) })
+            for sensorPath in listed + namedByEquipment.sorted().filter({ !listedPaths.contains($0) }) {
                 guard let sensor = try? get(sensorPath), Self.number(in: sensor, at: ["Reading"]) != nil else { continue }
                 if let state = sensor["Status"]?["State"]?.stringValue, state != "Enabled" { continue }
                 let id = sensor["Id"]?.stringValue ?? Self.lastComponent(sensorPath)
