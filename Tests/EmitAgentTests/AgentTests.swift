@@ -205,9 +205,16 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         let open = newestSequence()
         #expect(open >= 4, "a run open: every 50 ms (\(open) writes)")
         _ = try agent.end(runID: "r", uid: 1)
-        Thread.sleep(forTimeInterval: 0.3)
-        let settled = newestSequence()
-        Thread.sleep(forTimeInterval: 0.5)
+        // Once the end is fsynced the writes stop (waited for: a loaded machine runs late).
+        var settled = newestSequence()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            let now = newestSequence()
+            if now == settled { break }
+            settled = now
+        }
+        Thread.sleep(forTimeInterval: 0.6)
         #expect(newestSequence() == settled, "idle again once the end is fsynced")
     }
 
@@ -255,7 +262,7 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
 
     @Test func pagesAreGivenBackOnceAfterTheFirstUseOfEachKindWhenQuiet() {
         let releases = Mutex(0)
-        let firstUse = StartupPages.AfterFirstUse(quiet: 0.5) { releases.withLock { $0 += 1 } }
+        let firstUse = StartupPages.AfterFirstUse(quiet: 1) { releases.withLock { $0 += 1 } }
         func waitFor(_ count: Int) {
             let deadline = Date().addingTimeInterval(10)  // a loaded machine runs the timer late
             while releases.withLock({ $0 }) < count, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -269,11 +276,11 @@ final class HandMeter: EnergyMeter, @unchecked Sendable {
         }
         #expect(releases.withLock { $0 } == 0, "nothing given back while work goes on")
         waitFor(1)
-        Thread.sleep(forTimeInterval: 0.7)
+        Thread.sleep(forTimeInterval: 1.2)
         #expect(releases.withLock { $0 } == 1)
         firstUse.used("/v1/runs/end")
         firstUse.used("/v1/runs")
-        Thread.sleep(forTimeInterval: 1.2)
+        Thread.sleep(forTimeInterval: 2.2)
         #expect(releases.withLock { $0 } == 1, "kinds used before give nothing back again")
         firstUse.used("/v1/health")
         waitFor(2)
