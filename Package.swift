@@ -103,7 +103,7 @@ let package = Package(
             ]
         ),
         // Repository paths, temporary trees and process running shared by the test targets.
-        .target(name: "EmitTestSupport", path: "Tests/EmitTestSupport"),
+        .target(name: "EmitTestSupport", dependencies: ["EmitContract"], path: "Tests/EmitTestSupport"),
         // Benchmark: CPU time of one sample of every meter (Benchmarks/sampling/run.sh).
         .executableTarget(name: "emit-sample-bench", dependencies: ["EmitMeters"], path: "Benchmarks/sampling", exclude: ["raw_reads.c", "run.sh", "footprint.sh"]),
         .testTarget(name: "EmitContractTests", dependencies: ["EmitContract", "EmitTestSupport"]),

@@ -8,24 +8,8 @@ import Testing
 /// The journal's records written by hand are what Codable writes: JSONDecoder reads them back
 /// as the same values, with the same members.
 @Suite struct JournalJSONTests {
-    func fragment(_ value: some JSONFragmentWriting) throws -> Data {
-        var out = JSONFragment()
-        try value.writeJSON(into: &out)
-        return Data(out.bytes)
-    }
-
-    func keys(_ data: Data) throws -> Set<String> {
-        func walk(_ value: Any, _ path: String, into keys: inout Set<String>) {
-            if let object = value as? [String: Any] {
-                for (key, member) in object { keys.insert(path + "." + key); walk(member, path + "." + key, into: &keys) }
-            } else if let array = value as? [Any] {
-                for item in array { walk(item, path + "[]", into: &keys) }
-            }
-        }
-        var keys = Set<String>()
-        walk(try JSONSerialization.jsonObject(with: data), "", into: &keys)
-        return keys
-    }
+    func fragment(_ value: some JSONFragmentWriting) throws -> Data { try HandWrittenJSON.data(value) }
+    func keys(_ data: Data) throws -> Set<String> { try HandWrittenJSON.memberPaths(data) }
 
     @Test func recordsAreWrittenAsCodableWritesThem() throws {
         let sampler = ContinuousSampler(meters: [HandMeter.gpus(2), HandMeter.packages(1)], interval: 3600, sharedRoundAge: 0)

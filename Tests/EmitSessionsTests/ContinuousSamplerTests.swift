@@ -1,5 +1,6 @@
 import EmitContract
 import EmitMeters
+import EmitTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -144,24 +145,8 @@ final class HandCounter: EnergyMeter, @unchecked Sendable {
 /// The agent's state written by hand (StateJSON.swift) is what Codable writes: JSONDecoder reads
 /// it back as the same value, with the same members, every one of them set here.
 @Suite struct StateJSONTests {
-    func fragment(_ value: some JSONFragmentWriting) throws -> Data {
-        var out = JSONFragment()
-        try value.writeJSON(into: &out)
-        return Data(out.bytes)
-    }
-
-    func keys(_ data: Data) throws -> Set<String> {
-        func walk(_ value: Any, _ path: String, into keys: inout Set<String>) {
-            guard let object = value as? [String: Any] else { return }
-            for (key, member) in object {
-                keys.insert(path + "." + key)
-                walk(member, path + "." + key, into: &keys)
-            }
-        }
-        var keys = Set<String>()
-        walk(try JSONSerialization.jsonObject(with: data), "", into: &keys)
-        return keys
-    }
+    func fragment(_ value: some JSONFragmentWriting) throws -> Data { try HandWrittenJSON.data(value) }
+    func keys(_ data: Data) throws -> Set<String> { try HandWrittenJSON.memberPaths(data) }
 
     @Test func everyMemberIsWrittenAsCodableWritesIt() throws {
         var totals = DeviceTracker.Totals()
