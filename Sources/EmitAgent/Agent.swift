@@ -278,20 +278,21 @@ public final class Agent: @unchecked Sendable {
         _ = try show(runID: runID, uid: uid)
         let mark = sampler.mark()
         state.lock()
-        guard let run = runs.removeValue(forKey: runID) else {
+        guard let run = runs[runID] else {
             state.unlock()
             throw AgentError.notFound(runID)
         }
-        let generation: Int
+        // The journal's own rules, as its replay applies them to the record written.
+        let record: RunsJournal.Record
         if continuing {
-            var next = AgentRun(runID: run.runID, uid: run.uid, scope: run.scope, labels: run.labels, begin: mark, sharedBy: [:], notes: run.notes)
-            for key in run.scope { next.sharedBy[key] = openOnDevice[key] ?? 1 }
-            runs[runID] = next
-            generation = changedRunsLocked([RunsJournal.Record(begin: next)])
+            let next = AgentRun(runID: run.runID, uid: run.uid, scope: run.scope, labels: run.labels, begin: mark, sharedBy: [:], notes: run.notes)
+            RunsJournal.begin(next, in: &runs, openOnDevice: &openOnDevice)
+            record = RunsJournal.Record(begin: runs[runID] ?? next)
         } else {
-            for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
-            generation = changedRunsLocked([RunsJournal.Record(end: runID)])
+            RunsJournal.end(runID, in: &runs, openOnDevice: &openOnDevice)
+            record = RunsJournal.Record(end: runID)
         }
+        let generation = changedRunsLocked([record])
         state.unlock()
         return (events(of: run, to: mark), generation)
     }

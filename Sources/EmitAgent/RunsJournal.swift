@@ -57,9 +57,7 @@ final class RunsJournal {
             if let run = record.begin { begin(run, in: &runs, openOnDevice: &openOnDevice) }
             // Written by versions before shares were worked out on replay.
             if let shared = record.shared { runs[shared.runID]?.sharedBy[shared.device] = shared.runs }
-            if let id = record.end, let run = runs.removeValue(forKey: id) {
-                for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
-            }
+            if let id = record.end { end(id, in: &runs, openOnDevice: &openOnDevice) }
         }
         return runs
     }
@@ -80,6 +78,12 @@ final class RunsJournal {
             }
         }
         runs[run.runID] = run
+    }
+
+    /// An end as the agent applied it: the run no longer counts on its devices.
+    static func end(_ runID: String, in runs: inout [String: AgentRun], openOnDevice: inout [String: Int]) {
+        guard let run = runs.removeValue(forKey: runID) else { return }
+        for key in run.scope { openOnDevice[key] = max(0, (openOnDevice[key] ?? 1) - 1) }
     }
 
     /// Rewrites the journal with `runs` only (atomically, durably) and appends from there.
