@@ -56,7 +56,11 @@ let package = Package(
         // the collectors' answers read back (protobuf and JSON encodings).
         .target(
             name: "EmitOTLP",
-            dependencies: ["EmitContract", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                "EmitContract", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                // Requests are written straight into the buffer the HTTP client sends.
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             exclude: ["Generated/SOURCE.md"]
         ),
         // Transport: the durable outbox, delivery to an ingest endpoint, the reference receiver.
@@ -106,6 +110,9 @@ let package = Package(
         .target(name: "EmitTestSupport", dependencies: ["EmitContract"], path: "Tests/EmitTestSupport"),
         // Benchmark: CPU time of one sample of every meter (Benchmarks/sampling/run.sh).
         .executableTarget(name: "emit-sample-bench", dependencies: ["EmitMeters"], path: "Benchmarks/sampling", exclude: ["raw_reads.c", "run.sh", "footprint.sh"]),
+        // Benchmark: the OTLP encoding alone, beside the emit protocol's body (Benchmarks/otlp/run.sh).
+        .executableTarget(name: "emit-otlp-bench", dependencies: ["EmitOTLP", .product(name: "NIOCore", package: "swift-nio")],
+                          path: "Benchmarks/otlp", exclude: ["run.sh"]),
         .testTarget(name: "EmitContractTests", dependencies: ["EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitInvariantsTests", dependencies: ["EmitInvariants", "EmitContract", "EmitTestSupport"]),
         .testTarget(name: "EmitMetersTests", dependencies: ["EmitMeters", "EmitContract", "EmitTestSupport"], exclude: ["Fixtures"]),

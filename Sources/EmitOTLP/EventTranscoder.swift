@@ -1,16 +1,25 @@
 import EmitContract
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An event's JSON text straight to an OTLP `LogRecord` in protobuf's wire format, in one pass
 /// and without a JSON tree: the body as a key/value `AnyValue` and, on the way, the members the
 /// record's times, attributes and resource come from.
 ///
 /// It reads the JSON the outbox holds (every event there passed the strict parser); it is no
-/// validator itself (it takes `01` for 1), but throws on anything it cannot read. Strings are
-/// unescaped and numbers converted exactly as `JSONParser` does (integers of up to 15 digits
-/// directly, others by correctly rounded conversion), so the bytes equal those of the tree path
-/// (tested against swift-protobuf). It is a second JSON reader beside `JSONParser` because that
-/// one's scanner is private to the contract module and builds a tree; sharing one scanner that
-/// can feed either is the cleaner shape, not done yet.
+/// validator itself, but throws on anything it cannot read. Strings are unescaped and numbers
+/// converted exactly as `JSONParser` does (integers of up to 15 digits directly, others
+/// correctly rounded), so the bytes equal those of the tree path (tested against
+/// swift-protobuf). It is a second JSON reader beside `JSONParser` because that one's scanner is
+/// private to the contract module and builds a tree; sharing one scanner that can feed either
+/// is the cleaner shape, not done yet.
+///
+/// It reads and writes through pointers: no reference counting, no allocation per event.
+/// `Fuzz/otlp` runs it under AddressSanitizer against swift-protobuf-free checks of its output.
 struct EventTranscoder {
     struct Malformed: Error, CustomStringConvertible {
         let offset: Int
@@ -18,292 +27,498 @@ struct EventTranscoder {
         var description: String { "\(reason) at byte \(offset + 1)" }
     }
 
-    /// The members the record needs besides its body, by index: the event's own (the first
-    /// eight, attributes in `OTLPLogs.recordAttributes` order), then the producer's.
-    static let topNames: [[UInt8]] = ["event_id", "energy_source", "energy_provenance", "grain", "compute_assignment_run_id",
-                                      "facility_id", "valid_to", "recorded_at"].map { Array($0.utf8) }
-    static let producerNames: [[UInt8]] = ["node_id", "version"].map { Array($0.utf8) }
-    static let producer = Array("producer".utf8)
-    static let validTo = 6, recordedAt = 7, nodeID = 8, version = 9
+    /// The members the record needs besides its body, by slot: the event's own (the first six
+    /// become attributes, in `OTLPLogs.recordAttributes` order, then its two times), then the
+    /// producer's.
+    static let topNames: [StaticString] = ["event_id", "energy_source", "energy_provenance", "grain", "compute_assignment_run_id",
+                                           "facility_id", "valid_to", "recorded_at"]
+    static let producerNames: [StaticString] = ["node_id", "version"]
+    static let attributeKeys: [StaticString] = ["emit.event_id", "emit.energy_source", "emit.energy_provenance", "emit.grain",
+                                                "emit.compute_assignment_run_id", "emit.facility_id"]
+    static let producer: StaticString = "producer"
+    static let eventName: StaticString = "emit.energy_meter_recorded"
+    static let validTo = 6, recordedAt = 7, nodeID = 8, version = 9, slots = 10
 
-    /// A captured member's UTF-8: where it is in the text, or a copy when it had escapes.
-    enum Captured {
-        case text(Range<Int>)
-        case copy([UInt8])
+    /// Captured members whose text had escapes, unescaped (kept from event to event).
+    private var unescapedCaptures: [UInt8] = []
+
+    /// Writes the event in `text` into `memory` as one `ScopeLogs.log_records` field (its key,
+    /// length and the LogRecord) and returns the bytes written, or nil when they did not fit.
+    /// `producer` is given the event's node id and version (nil where absent), for its resource.
+    mutating func record(_ text: UnsafeBufferPointer<UInt8>, into memory: UnsafeMutableRawBufferPointer,
+                         producer: (_ nodeID: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) -> Int? {
+        guard let base = text.baseAddress else { throw Malformed(offset: 0, reason: "an event is a JSON object") }
+        var transcoding = Transcoding(text: base, count: text.count, into: WireWriter(memory))
+        swap(&transcoding.unescaped, &unescapedCaptures)
+        defer { swap(&transcoding.unescaped, &unescapedCaptures) }
+        transcoding.unescaped.removeAll(keepingCapacity: true)
+        try transcoding.record()
+        guard !transcoding.out.overflowed else { return nil }
+        transcoding.withCaptured(Self.nodeID) { node in
+            transcoding.withCaptured(Self.version) { version in producer(node, version) }
+        }
+        return transcoding.out.count
     }
 
-    // Reused from one event to the next: no buffer is allocated per event.
-    private var body = ProtobufWriter(capacity: 2048)
-    private var recordBuffer = ProtobufWriter(capacity: 2560)
-    private var unescaped: [UInt8] = []
-    private var captured: [Captured?] = Array(repeating: nil, count: 10)
-
-    /// The producer of the last record (its resource).
-    private(set) var nodeID: String?
-    private(set) var version: String?
-
-    /// The LogRecord's bytes for `text` (its content, without its own tag and length).
-    mutating func record(_ text: String) throws(Malformed) -> ProtobufWriter {
+    /// The record's bytes for one event (tests; the request writes records in place).
+    mutating func record(_ text: String) throws(Malformed) -> [UInt8] {
         var text = text
-        let result: Result<ProtobufWriter, Malformed> = text.withUTF8 { bytes in
-            do throws(Malformed) { return .success(try record(bytes)) } catch { return .failure(error) }
+        var room = 2 * text.utf8.count + 512
+        while true {
+            var bytes = [UInt8](repeating: 0, count: room)
+            let written: Result<Int?, Malformed> = text.withUTF8 { utf8 in
+                bytes.withUnsafeMutableBytes { memory in
+                    do throws(Malformed) { return .success(try record(utf8, into: memory) { _, _ in }) } catch { return .failure(error) }
+                }
+            }
+            if let count = try written.get() { return Array(bytes.prefix(count)) }
+            room *= 2
         }
-        return try result.get()
     }
 
-    mutating func record(_ bytes: UnsafeBufferPointer<UInt8>) throws(Malformed) -> ProtobufWriter {
-        for i in captured.indices { captured[i] = nil }
-        var reader = Reader(bytes: bytes)
-        reader.skipWhitespace()
-        guard !reader.atEnd, reader.current == UInt8(ascii: "{") else { throw reader.malformed("an event is a JSON object") }
-        // The body is written into a buffer moved out of `self` and back (no copy, no exclusivity clash).
-        var content = ProtobufWriter()
-        swap(&content, &body)
-        content.reset()
-        defer { swap(&content, &body) }
-        try value(&reader, into: &content, depth: 0, context: .top)
-        reader.skipWhitespace()
-        guard reader.atEnd else { throw reader.malformed("unexpected data after the event") }
-        func utf8<R>(_ index: Int, _ use: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
-            switch captured[index] {
-            case .text(let range)?: return use(UnsafeBufferPointer(rebasing: bytes[range]))
-            case .copy(let copy)?: return copy.withUnsafeBufferPointer(use)
-            case nil: return nil
-            }
-        }
-        func time(_ index: Int) throws(Malformed) -> UInt64 {
-            guard let instant = utf8(index, { Timestamp.instant(rfc3339: $0) }) ?? nil, instant.seconds >= 0 else {
-                throw Malformed(offset: 0, reason: "no \(String(decoding: Self.topNames[index], as: UTF8.self)) timestamp")
-            }
-            return UInt64(instant.seconds) * 1_000_000_000 + UInt64(instant.nanoseconds)
-        }
-        nodeID = utf8(Self.nodeID) { String(decoding: $0, as: UTF8.self) }
-        version = utf8(Self.version) { String(decoding: $0, as: UTF8.self) }
-        var record = ProtobufWriter()
-        swap(&record, &recordBuffer)
-        record.reset()
-        defer { swap(&record, &recordBuffer) }
-        record.fixed64(1, try time(Self.validTo))  // time_unix_nano
-        record.message(5, content: content)  // body
-        for (index, (_, key)) in OTLPLogs.recordAttributes.enumerated() {  // attributes
-            utf8(index) { value in
-                record.message(6) { pair in pair.string(1, key); pair.message(2) { $0.string(1, utf8: value, always: true) } }
-            }
-        }
-        record.fixed64(11, try time(Self.recordedAt))  // observed_time_unix_nano
-        record.string(12, OTLPLogs.eventName)  // event_name
-        return record
+    /// An instant as OTLP's `*_unix_nano`, or 0 ("unknown") where it cannot say it: before 1970
+    /// or after 2554-07-21T23:34:33Z (the contract allows both; the body keeps the exact text).
+    static func unixNanoseconds(_ seconds: Int64, _ nanoseconds: Int32) -> UInt64 {
+        guard seconds >= 0, nanoseconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return 0 }
+        let (total, overflowAgain) = whole.addingReportingOverflow(UInt64(nanoseconds))
+        return overflowAgain ? 0 : total
     }
 
     /// Where a value sits: the event's own members and the producer's are captured.
     enum Context { case top, producer, other }
+}
+
+private let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+
+/// One event's pass: where the reader is, what has been written and captured.
+private struct Transcoding {
+    typealias Malformed = EventTranscoder.Malformed
+    typealias Context = EventTranscoder.Context
+
+    let base: UnsafePointer<UInt8>
+    let end: UnsafePointer<UInt8>
+    var p: UnsafePointer<UInt8>
+    var out: WireWriter
+    /// Per slot, the captured string: its bounds in the text, or (when it had escapes) a
+    /// negative start -1 - offset into `unescaped` and its length; Int.min when absent.
+    var captures = InlineArray<20, Int>(repeating: Int.min)
+    var unescaped: [UInt8] = []
+
+    init(text: UnsafePointer<UInt8>, count: Int, into out: WireWriter) {
+        base = text
+        end = text + count
+        p = text
+        self.out = out
+    }
+
+    func malformed(_ reason: String) -> Malformed { Malformed(offset: p - base, reason: reason) }
+
+    func withCaptured<R>(_ slot: Int, _ use: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
+        unescaped.withUnsafeBufferPointer { use(captured(slot, unescaped: $0)) }
+    }
+
+    /// A captured string, in the text or in `unescaped` (given as `side`).
+    func captured(_ slot: Int, unescaped side: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let lower = captures[2 * slot], upper = captures[2 * slot + 1]
+        if lower == Int.min { return nil }
+        if lower >= 0 { return UnsafeBufferPointer(start: base + lower, count: upper - lower) }
+        return UnsafeBufferPointer(rebasing: side[(-1 - lower)..<(-1 - lower + upper)])
+    }
+
+    mutating func record() throws(Malformed) {
+        skipWhitespace()
+        guard p < end, p.pointee == UInt8(ascii: "{") else { throw malformed("an event is a JSON object") }
+        let record = out.begin(0x12, keep: 2)  // ScopeLogs.log_records
+        let timeAt = out.count
+        out.fixed64(0x09, 0, always: true)  // LogRecord.time_unix_nano, set once valid_to is read
+        let body = out.begin(0x2A, keep: 2)  // LogRecord.body
+        try value(depth: 0, context: .top)
+        out.end(body)
+        skipWhitespace()
+        guard p == end else { throw malformed("unexpected data after the event") }
+        guard !out.overflowed else { return }  // members may have gone uncaptured: tried again with more room
+        let validTo = try time(EventTranscoder.validTo)
+        if validTo != 0 { out.setFixed64(at: timeAt, validTo) } else { out.remove(from: timeAt, to: timeAt + 9) }  // proto3 leaves a zero out
+        let side = unescaped  // read while `out` is written
+        side.withUnsafeBufferPointer { side in
+            for (slot, key) in EventTranscoder.attributeKeys.enumerated() {  // LogRecord.attributes
+                guard let value = captured(slot, unescaped: side) else { continue }
+                let pair = out.begin(0x32)
+                out.string(0x0A, UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+                let any = out.begin(0x12)
+                out.string(0x0A, value, always: true)
+                out.end(any)
+                out.end(pair)
+            }
+        }
+        out.fixed64(0x59, try time(EventTranscoder.recordedAt))  // LogRecord.observed_time_unix_nano
+        let name = EventTranscoder.eventName
+        out.string(0x62, UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))  // LogRecord.event_name
+        out.end(record)
+    }
+
+    func time(_ slot: Int) throws(Malformed) -> UInt64 {
+        guard let instant = withCaptured(slot, { $0.flatMap { Timestamp.instant(rfc3339: $0) } }) else {
+            throw Malformed(offset: 0, reason: "no \(EventTranscoder.topNames[slot]) timestamp")
+        }
+        return EventTranscoder.unixNanoseconds(instant.seconds, instant.nanoseconds)
+    }
+
+    // MARK: Values
 
     /// Writes the value at the reader as an AnyValue's content.
-    private mutating func value(_ reader: inout Reader, into any: inout ProtobufWriter, depth: Int, context: Context) throws(Malformed) {
-        guard depth < JSONParser.maximumDepth else { throw reader.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
-        guard !reader.atEnd else { throw reader.malformed("a value is missing") }
-        switch reader.current {
+    mutating func value(depth: Int, context: Context) throws(Malformed) {
+        guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+        guard p < end else { throw malformed("a value is missing") }
+        switch p.pointee {
         case UInt8(ascii: "{"):
-            reader.position += 1
-            try any.message(6) { (map: inout ProtobufWriter) throws(Malformed) in
-                reader.skipWhitespace()
-                if !reader.atEnd, reader.current == UInt8(ascii: "}") { reader.position += 1; return }
-                while true {
-                    reader.skipWhitespace()
-                    let keyRange = try reader.string(scratch: &unescaped)
-                    // Which captured member this is (names the contract writes never need escapes).
-                    var slot: Int?
-                    var inner = Context.other
-                    if let keyRange, context != .other {
-                        let key = UnsafeBufferPointer(rebasing: reader.bytes[keyRange])
-                        let names = context == .top ? Self.topNames : Self.producerNames
-                        if let index = names.firstIndex(where: { $0.count == key.count && $0.elementsEqual(key) }) {
-                            slot = context == .top ? index : Self.nodeID + index
-                        } else if context == .top, key.elementsEqual(Self.producer) {
-                            inner = .producer
-                        }
-                    }
-                    try map.message(1) { (pair: inout ProtobufWriter) throws(Malformed) in
-                        if let keyRange { pair.string(1, utf8: UnsafeBufferPointer(rebasing: reader.bytes[keyRange])) } else { pair.string(1, utf8: unescaped) }
-                        reader.skipWhitespace()
-                        guard !reader.atEnd, reader.current == UInt8(ascii: ":") else { throw reader.malformed("expected ':' after a member name") }
-                        reader.position += 1
-                        reader.skipWhitespace()
-                        // A member the record needs: where its string is (read ahead; strings are short).
-                        if let slot, !reader.atEnd, reader.current == UInt8(ascii: "\"") {
-                            var ahead = reader
-                            let range = try ahead.string(scratch: &unescaped)
-                            captured[slot] = range.map { .text($0) } ?? .copy(unescaped)
-                        }
-                        try pair.message(2) { (member: inout ProtobufWriter) throws(Malformed) in
-                            try value(&reader, into: &member, depth: depth + 1, context: inner)
-                        }
-                    }
-                    reader.skipWhitespace()
-                    guard !reader.atEnd else { throw reader.malformed("unexpected end inside an object") }
-                    if reader.current == UInt8(ascii: ",") { reader.position += 1; continue }
-                    if reader.current == UInt8(ascii: "}") { reader.position += 1; return }
-                    throw reader.malformed("expected ',' or '}' in an object")
-                }
-            }
+            p += 1
+            try object(depth: depth, context: context)
         case UInt8(ascii: "["):
-            reader.position += 1
-            try any.message(5) { (list: inout ProtobufWriter) throws(Malformed) in
-                reader.skipWhitespace()
-                if !reader.atEnd, reader.current == UInt8(ascii: "]") { reader.position += 1; return }
-                while true {
-                    reader.skipWhitespace()
-                    try list.message(1) { (item: inout ProtobufWriter) throws(Malformed) in try value(&reader, into: &item, depth: depth + 1, context: .other) }
-                    reader.skipWhitespace()
-                    guard !reader.atEnd else { throw reader.malformed("unexpected end inside an array") }
-                    if reader.current == UInt8(ascii: ",") { reader.position += 1; continue }
-                    if reader.current == UInt8(ascii: "]") { reader.position += 1; return }
-                    throw reader.malformed("expected ',' or ']' in an array")
-                }
-            }
-        case UInt8(ascii: "\""):
-            if let range = try reader.string(scratch: &unescaped) {
-                any.string(1, utf8: UnsafeBufferPointer(rebasing: reader.bytes[range]), always: true)
-            } else {
-                any.string(1, utf8: unescaped, always: true)
-            }
+            p += 1
+            try array(depth: depth)
+        case quote:
+            let string = try scanString()
+            try writeString(0x0A, string, always: true)  // AnyValue.string_value
         case UInt8(ascii: "t"):
-            try reader.literal("true")
-            any.bool(2, true)
+            try literal("true")
+            out.byte(0x10)  // AnyValue.bool_value
+            out.byte(1)
         case UInt8(ascii: "f"):
-            try reader.literal("false")
-            any.bool(2, false)
+            try literal("false")
+            out.byte(0x10)
+            out.byte(0)
         case UInt8(ascii: "n"):
-            try reader.literal("null")
+            try literal("null")  // an empty AnyValue
         default:
-            any.double(4, try reader.number())
+            out.fixed64(0x21, try number().bitPattern, always: true)  // AnyValue.double_value
         }
     }
 
-    struct Reader {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var position = 0
-
-        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-        var atEnd: Bool { position >= bytes.count }
-        var current: UInt8 { bytes[position] }
-
-        func malformed(_ reason: String) -> Malformed { Malformed(offset: position, reason: reason) }
-
-        mutating func skipWhitespace() {
-            while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x0D || bytes[position] == 0x09 {
-                position += 1
-            }
+    /// An object's members, after its `{`, as `AnyValue.kvlist_value`.
+    mutating func object(depth: Int, context: Context) throws(Malformed) {
+        let list = out.begin(0x32, keep: 2)
+        skipWhitespace()
+        if p < end, p.pointee == UInt8(ascii: "}") {
+            p += 1
+            out.end(list)
+            return
         }
-
-        mutating func literal(_ word: StaticString) throws(Malformed) {
-            let count = word.utf8CodeUnitCount
-            guard position + count <= bytes.count else { throw malformed("invalid literal") }
-            for i in 0..<count where bytes[position + i] != word.utf8Start[i] { throw malformed("invalid literal") }
-            position += count
-        }
-
-        /// Where the string's UTF-8 is: its range in the text, or nil when it had escapes and was
-        /// unescaped into `scratch`.
-        mutating func string(scratch: inout [UInt8]) throws(Malformed) -> Range<Int>? {
-            guard !atEnd, current == UInt8(ascii: "\"") else { throw malformed("expected a string") }
-            position += 1
-            let start = position
-            while position < bytes.count, bytes[position] != UInt8(ascii: "\""), bytes[position] != UInt8(ascii: "\\") {
-                guard bytes[position] >= 0x20 else { throw malformed("a control character in a string") }
-                position += 1
-            }
-            guard position < bytes.count else { throw malformed("unterminated string") }
-            if bytes[position] == UInt8(ascii: "\"") {
-                position += 1
-                return start..<(position - 1)
-            }
-            scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<position]))
-            while position < bytes.count {
-                let byte = bytes[position]
-                position += 1
-                if byte == UInt8(ascii: "\"") { return nil }
-                guard byte >= 0x20 else { throw malformed("a control character in a string") }
-                guard byte == UInt8(ascii: "\\") else { scratch.append(byte); continue }
-                guard position < bytes.count else { break }
-                let escape = bytes[position]
-                position += 1
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scratch.append(escape)
-                case UInt8(ascii: "b"): scratch.append(0x08)
-                case UInt8(ascii: "f"): scratch.append(0x0C)
-                case UInt8(ascii: "n"): scratch.append(0x0A)
-                case UInt8(ascii: "r"): scratch.append(0x0D)
-                case UInt8(ascii: "t"): scratch.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
-                            throw malformed("a lone high surrogate")
-                        }
-                        position += 2
-                        let low = try hex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw malformed("a high surrogate without its low surrogate") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(scalar) {
-                        throw malformed("a lone low surrogate")
-                    }
-                    guard let unicode = Unicode.Scalar(scalar) else { throw malformed("not a Unicode scalar") }
-                    scratch.append(contentsOf: UTF8.encode(unicode).map { Array($0) } ?? [])
-                default:
-                    throw malformed("an unknown escape")
+        while true {
+            skipWhitespace()
+            let key = try scanString()
+            skipWhitespace()
+            guard p < end, p.pointee == UInt8(ascii: ":") else { throw malformed("expected ':' after a member name") }
+            p += 1
+            skipWhitespace()
+            guard p < end else { throw malformed("a value is missing") }
+            let first = p.pointee
+            let keep = first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1
+            let pair = out.begin(0x0A, keep: keep)  // KeyValueList.values
+            let keyLength = try writeString(0x0A, key, always: false)  // KeyValue.key
+            // Which captured member this is, from the name as written (unescaped).
+            var slot = -1
+            var inner = Context.other
+            if context != .other, !out.overflowed {
+                let name = key.escapes ? out.last(keyLength) : key.bytes
+                if context == .top {
+                    slot = Self.topSlot(name)
+                    if slot < 0, Self.equal(name, EventTranscoder.producer) { inner = .producer }
+                } else if let index = Self.match(name, EventTranscoder.producerNames) {
+                    slot = EventTranscoder.nodeID + index
                 }
             }
-            throw malformed("unterminated string")
-        }
-
-        mutating func hex4() throws(Malformed) -> UInt32 {
-            guard position + 4 <= bytes.count else { throw malformed("a \\u escape needs four hex digits") }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = bytes[position]
-                let digit: UInt32
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
-                default: throw malformed("a \\u escape needs four hex digits")
+            let member = out.begin(0x12, keep: keep)  // KeyValue.value
+            if slot >= 0, first == quote {
+                let string = try scanString()
+                let length = try writeString(0x0A, string, always: true)
+                if !string.escapes {
+                    captures[2 * slot] = string.start - base
+                    captures[2 * slot + 1] = string.stop - base
+                } else if !out.overflowed {
+                    captures[2 * slot] = -1 - unescaped.count
+                    captures[2 * slot + 1] = length
+                    unescaped.append(contentsOf: out.last(length))
                 }
-                value = value << 4 | digit
-                position += 1
+            } else {
+                try value(depth: depth + 1, context: inner)
             }
-            return value
-        }
-
-        /// As JSONParser: plain integers of up to 15 digits directly, the rest correctly rounded.
-        mutating func number() throws(Malformed) -> Double {
-            let start = position
-            let negative = current == UInt8(ascii: "-")
-            if negative { position += 1 }
-            let digitsStart = position
-            var fraction = false
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte >= 0x30 && byte <= 0x39 { position += 1; continue }
-                if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") {
-                    fraction = true
-                    position += 1
-                    continue
-                }
-                break
+            out.end(member)
+            out.end(pair)
+            skipWhitespace()
+            guard p < end else { throw malformed("unexpected end inside an object") }
+            if p.pointee == UInt8(ascii: ",") {
+                p += 1
+                continue
             }
-            guard position > digitsStart else { throw malformed("expected a value") }
-            if !fraction, position - digitsStart <= 15 {
-                var magnitude: Int64 = 0
-                for i in digitsStart..<position { magnitude = magnitude * 10 + Int64(bytes[i] - 0x30) }
-                return negative ? -Double(magnitude) : Double(magnitude)
+            if p.pointee == UInt8(ascii: "}") {
+                p += 1
+                out.end(list)
+                return
             }
-            guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)), value.isFinite else {
-                throw Malformed(offset: start, reason: "not a finite number")
-            }
-            return value
+            throw malformed("expected ',' or '}' in an object")
         }
     }
+
+    /// An array's items, after its `[`, as `AnyValue.array_value`.
+    mutating func array(depth: Int) throws(Malformed) {
+        let list = out.begin(0x2A, keep: 2)
+        skipWhitespace()
+        if p < end, p.pointee == UInt8(ascii: "]") {
+            p += 1
+            out.end(list)
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard p < end else { throw malformed("a value is missing") }
+            let first = p.pointee
+            let item = out.begin(0x0A, keep: first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1)  // ArrayValue.values
+            try value(depth: depth + 1, context: .other)
+            out.end(item)
+            skipWhitespace()
+            guard p < end else { throw malformed("unexpected end inside an array") }
+            if p.pointee == UInt8(ascii: ",") {
+                p += 1
+                continue
+            }
+            if p.pointee == UInt8(ascii: "]") {
+                p += 1
+                out.end(list)
+                return
+            }
+            throw malformed("expected ',' or ']' in an array")
+        }
+    }
+
+    /// The slot of an event member the record needs, or -1: by length first (most names have
+    /// none of those lengths), then by their bytes.
+    @inline(__always)
+    static func topSlot(_ name: UnsafeBufferPointer<UInt8>) -> Int {
+        switch name.count {
+        case 5, 8, 11, 13, 17, 25:
+            return match(name, EventTranscoder.topNames) ?? -1
+        default:
+            return -1
+        }
+    }
+
+    static func equal(_ name: UnsafeBufferPointer<UInt8>, _ candidate: StaticString) -> Bool {
+        guard name.count == candidate.utf8CodeUnitCount else { return false }
+        guard let bytes = name.baseAddress else { return true }
+        return memcmp(bytes, candidate.utf8Start, name.count) == 0
+    }
+
+    static func match(_ name: UnsafeBufferPointer<UInt8>, _ names: [StaticString]) -> Int? {
+        names.firstIndex { equal(name, $0) }
+    }
+
+    // MARK: Reading
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while p < end, p.pointee <= 0x20, p.pointee == 0x20 || p.pointee == 0x0A || p.pointee == 0x0D || p.pointee == 0x09 {
+            p += 1
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(Malformed) {
+        let count = word.utf8CodeUnitCount
+        guard end - p >= count, memcmp(p, word.utf8Start, count) == 0 else { throw malformed("invalid literal") }
+        p += count
+    }
+
+    /// A string's content in the text (between its quotes) and whether it has escapes.
+    struct Scanned {
+        let start: UnsafePointer<UInt8>
+        let stop: UnsafePointer<UInt8>
+        let escapes: Bool
+        var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: start, count: stop - start) }
+    }
+
+    /// Finds the end of the string at the reader, eight bytes at a time (its escapes are read
+    /// when it is written).
+    mutating func scanString() throws(Malformed) -> Scanned {
+        guard p < end, p.pointee == quote else { throw malformed("expected a string") }
+        p += 1
+        let start = p
+        var escapes = false
+        while true {
+            while end - p >= 8 {
+                let special = Self.specialBytes(UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+                if special != 0 {
+                    p += special.trailingZeroBitCount >> 3
+                    break
+                }
+                p += 8
+            }
+            guard p < end else { throw malformed("unterminated string") }
+            switch p.pointee {
+            case quote:
+                let stop = p
+                p += 1
+                return Scanned(start: start, stop: stop, escapes: escapes)
+            case backslash:
+                escapes = true
+                p += 2
+            case ..<0x20:
+                throw malformed("a control character in a string")
+            default:
+                p += 1
+            }
+        }
+    }
+
+    /// Marks (the high bit of) each byte of `word` that is a quote, a backslash or a control
+    /// character; the lowest mark is exact (a borrow only marks bytes above a real one).
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* UInt64(quote)), backslashes = word ^ (ones &* UInt64(backslash))
+        let zeroInQuotes = (quotes &- ones) & ~quotes
+        let zeroInBackslashes = (backslashes &- ones) & ~backslashes
+        let belowSpace = (word &- ones &* 0x20) & ~word
+        return (zeroInQuotes | zeroInBackslashes | belowSpace) & highs
+    }
+
+    /// Writes a scanned string as a length-delimited field and returns its length in bytes.
+    @discardableResult
+    mutating func writeString(_ key: UInt8, _ string: Scanned, always: Bool) throws(Malformed) -> Int {
+        guard string.escapes else {
+            out.string(key, string.bytes, always: always)
+            return string.stop - string.start
+        }
+        let mark = out.begin(key)
+        let contentStart = out.count
+        var at = string.start
+        while at < string.stop {
+            var run = at
+            while run < string.stop, run.pointee != backslash { run += 1 }
+            out.bytes(UnsafeBufferPointer(start: at, count: run - at))
+            guard run < string.stop else { break }
+            at = try unescape(run + 1)
+        }
+        let length = out.count - contentStart
+        out.end(mark)
+        return length
+    }
+
+    /// Writes the character of the escape whose letter is at `at` and returns where the text
+    /// goes on.
+    mutating func unescape(_ at: UnsafePointer<UInt8>) throws(Malformed) -> UnsafePointer<UInt8> {
+        func failure(_ reason: String) -> Malformed { Malformed(offset: at - 1 - base, reason: reason) }
+        switch at.pointee {
+        case quote, backslash, UInt8(ascii: "/"): out.byte(at.pointee)
+        case UInt8(ascii: "b"): out.byte(0x08)
+        case UInt8(ascii: "f"): out.byte(0x0C)
+        case UInt8(ascii: "n"): out.byte(0x0A)
+        case UInt8(ascii: "r"): out.byte(0x0D)
+        case UInt8(ascii: "t"): out.byte(0x09)
+        case UInt8(ascii: "u"):
+            guard var scalar = hex4(at + 1) else { throw failure("a \\u escape needs four hex digits") }
+            var next = at + 5
+            if (0xD800...0xDBFF).contains(scalar) {
+                guard end - next >= 6, next[0] == backslash, next[1] == UInt8(ascii: "u"), let low = hex4(next + 2) else {
+                    throw failure("a lone high surrogate")
+                }
+                guard (0xDC00...0xDFFF).contains(low) else { throw failure("a high surrogate without its low surrogate") }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                next += 6
+            } else if (0xDC00...0xDFFF).contains(scalar) {
+                throw failure("a lone low surrogate")
+            }
+            guard let unicode = Unicode.Scalar(scalar), let encoded = UTF8.encode(unicode) else { throw failure("not a Unicode scalar") }
+            for byte in encoded { out.byte(byte) }
+            return next
+        default:
+            throw failure("an unknown escape")
+        }
+        return at + 1
+    }
+
+    func hex4(_ at: UnsafePointer<UInt8>) -> UInt32? {
+        guard end - at >= 4 else { return nil }
+        var value: UInt32 = 0
+        for i in 0..<4 {
+            let byte = at[i]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
+            default: return nil
+            }
+            value = value << 4 | digit
+        }
+        return value
+    }
+
+    /// A JSON number, as `JSONParser` reads it: exactly when up to 15 significant digits and a
+    /// power of ten up to 22 (both exact in a Double, so one multiplication or division rounds
+    /// correctly), otherwise by the correctly rounded conversion of its text.
+    mutating func number() throws(Malformed) -> Double {
+        let start = p
+        let negative = p.pointee == UInt8(ascii: "-")
+        if negative { p += 1 }
+        var significand: UInt64 = 0
+        var significant = 0  // digits from the first non-zero one
+        var exponent = 0
+        var digits = 0
+        while p < end, p.pointee &- 0x30 < 10 {
+            Self.take(p.pointee &- 0x30, &significand, &significant)
+            digits += 1
+            p += 1
+        }
+        guard digits > 0 else { throw malformed("expected a value") }
+        if p < end, p.pointee == UInt8(ascii: ".") {
+            p += 1
+            let fractionStart = p
+            while p < end, p.pointee &- 0x30 < 10 {
+                Self.take(p.pointee &- 0x30, &significand, &significant)
+                exponent -= 1
+                p += 1
+            }
+            guard p > fractionStart else { throw malformed("a digit must follow the decimal point") }
+        }
+        if p < end, p.pointee | 0x20 == UInt8(ascii: "e") {
+            p += 1
+            var negativeExponent = false
+            if p < end, p.pointee == UInt8(ascii: "+") || p.pointee == UInt8(ascii: "-") {
+                negativeExponent = p.pointee == UInt8(ascii: "-")
+                p += 1
+            }
+            let exponentStart = p
+            var written = 0
+            while p < end, p.pointee &- 0x30 < 10 {
+                if written < 100_000 { written = written * 10 + Int(p.pointee &- 0x30) }
+                p += 1
+            }
+            guard p > exponentStart else { throw malformed("a digit must follow the exponent") }
+            exponent += negativeExponent ? -written : written
+        }
+        let magnitude: Double
+        if significant == 0 {
+            magnitude = 0
+        } else if significant <= 15, (-22...22).contains(exponent) {
+            magnitude = exponent >= 0 ? Double(significand) * Self.powersOfTen[exponent] : Double(significand) / Self.powersOfTen[-exponent]
+        } else {
+            guard let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: p - start), as: UTF8.self)), value.isFinite else {
+                throw Malformed(offset: start - base, reason: "not a finite number")
+            }
+            return value
+        }
+        return negative ? -magnitude : magnitude
+    }
+
+    @inline(__always)
+    static func take(_ digit: UInt8, _ significand: inout UInt64, _ significant: inout Int) {
+        guard significant > 0 || digit != 0 else { return }
+        significant += 1
+        if significant <= 19 { significand = significand &* 10 &+ UInt64(digit) }
+    }
+
+    static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 }

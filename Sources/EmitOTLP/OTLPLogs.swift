@@ -1,5 +1,6 @@
 import EmitContract
 import Foundation
+import NIOCore
 import SwiftProtobuf
 
 /// How an OTLP/HTTP body is written (OTLP 1.x: binary protobuf, or protobuf's JSON mapping
@@ -35,22 +36,6 @@ public enum OTLPLogs {
 
     public struct EncodingError: Error, CustomStringConvertible {
         public let description: String
-    }
-
-    /// The body of one export request for `events` (each the JSON text the outbox holds).
-    public static func request(_ events: [String], encoding: OTLPEncoding) throws(EncodingError) -> [UInt8] {
-        var out: [UInt8] = []
-        try request(events, encoding: encoding, into: &out)
-        return out
-    }
-
-    /// The same, written over `out` (whose memory is reused: a request is megabytes, and fresh
-    /// memory of that size costs the kernel more to hand out than the encoding costs).
-    public static func request(_ events: [String], encoding: OTLPEncoding, into out: inout [UInt8]) throws(EncodingError) {
-        switch encoding {
-        case .protobuf: try wireRequest(events, into: &out)
-        case .json: out = try encodedRequest(events, encoding: .json)
-        }
     }
 
     /// The request through swift-protobuf's messages: the JSON encoding, and the reference the
@@ -118,76 +103,12 @@ public enum OTLPLogs {
         return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
     }
 
-    /// The same request in protobuf's wire format, written directly from each event's text
-    /// (EventTranscoder, ProtobufWriter): field by field in field-number order, as swift-protobuf
-    /// writes them.
+    /// The request in protobuf's wire format, as `OTLPRequestWriter` writes it (tests).
     static func wireRequest(_ events: [String]) throws(EncodingError) -> [UInt8] {
-        var out: [UInt8] = []
-        try wireRequest(events, into: &out)
-        return out
-    }
-
-    static func wireRequest(_ events: [String], into buffer: inout [UInt8]) throws(EncodingError) {
-        var transcoder = EventTranscoder()
-        func record(_ index: Int) throws(EncodingError) -> (ResourceKey, ProtobufWriter) {
-            do {
-                let record = try transcoder.record(events[index])
-                return (ResourceKey(node: transcoder.nodeID, version: transcoder.version), record)
-            } catch {
-                throw EncodingError(description: "event \(index) of the batch: \(error)")
-            }
-        }
-        var out = ProtobufWriter(reusing: &buffer)
-        defer { buffer = out.bytes }
-        guard !events.isEmpty else { return }
-        // The first event's resource is written in place, its records straight into the request;
-        // records of other resources (a relay's outbox holds several nodes) wait in buffers of
-        // their own and follow, each resource in order of first appearance.
-        out.reserve(events.reduce(0) { $0 + $1.utf8.count } + events.count * 160)
-        let (firstKey, firstRecord) = try record(0)
-        var others: [(key: ResourceKey, records: ProtobufWriter)] = []
-        var otherIndex: [ResourceKey: Int] = [:]
-        try out.message(1) { (resourceLogs: inout ProtobufWriter) throws(EncodingError) in  // ExportLogsServiceRequest.resource_logs
-            writeResource(firstKey, into: &resourceLogs)
-            try resourceLogs.message(2) { (scopeLogs: inout ProtobufWriter) throws(EncodingError) in  // ResourceLogs.scope_logs
-                writeScope(firstKey, into: &scopeLogs)
-                scopeLogs.message(2, content: firstRecord)  // ScopeLogs.log_records
-                for index in events.indices.dropFirst() {
-                    let (key, record) = try record(index)
-                    if key == firstKey {
-                        scopeLogs.message(2, content: record)
-                    } else {
-                        let at = otherIndex[key] ?? others.count
-                        if at == others.count {
-                            otherIndex[key] = at
-                            others.append((key, ProtobufWriter()))
-                        }
-                        others[at].records.message(2, content: record)
-                    }
-                }
-            }
-        }
-        for (key, records) in others {
-            out.message(1) { resourceLogs in
-                writeResource(key, into: &resourceLogs)
-                resourceLogs.message(2) { scopeLogs in
-                    writeScope(key, into: &scopeLogs)
-                    scopeLogs.append(records)
-                }
-            }
-        }
-    }
-
-    static func writeResource(_ key: ResourceKey, into resourceLogs: inout ProtobufWriter) {
-        resourceLogs.message(1) { resource in  // ResourceLogs.resource
-            for (name, value) in resourceAttributes(key) {
-                resource.message(1) { pair in pair.string(1, name); pair.message(2) { $0.string(1, value, always: true) } }
-            }
-        }
-    }
-
-    static func writeScope(_ key: ResourceKey, into scopeLogs: inout ProtobufWriter) {
-        scopeLogs.message(1) { scope in scope.string(1, "emit"); scope.string(2, key.version ?? "") }
+        var writer = OTLPRequestWriter()
+        var body = ByteBuffer()
+        try writer.write(events, encoding: .protobuf, into: &body)
+        return Array(body.readableBytesView)
     }
 
     static let recordAttributes = [("event_id", "emit.event_id"), ("energy_source", "emit.energy_source"),
@@ -214,10 +135,10 @@ public enum OTLPLogs {
 
     static func logRecord(_ event: JSONValue, index: Int) throws(EncodingError) -> Opentelemetry_Proto_Logs_V1_LogRecord {
         func time(_ member: String) throws(EncodingError) -> UInt64 {
-            guard let text = event[member]?.stringValue, let instant = try? Timestamp(contract: text), instant.epochSeconds >= 0 else {
+            guard let text = event[member]?.stringValue, let instant = try? Timestamp(contract: text) else {
                 throw EncodingError(description: "event \(index) of the batch has no \(member) timestamp")
             }
-            return UInt64(instant.epochSeconds) * 1_000_000_000 + UInt64(instant.nanoseconds)
+            return EventTranscoder.unixNanoseconds(instant.epochSeconds, instant.nanoseconds)
         }
         var record = Opentelemetry_Proto_Logs_V1_LogRecord()
         record.eventName = eventName

@@ -97,8 +97,8 @@ public final class Flusher: Sendable {
     public let options: FlushOptions
     private let client: HTTPClient
     private let log: @Sendable (String) -> Void
-    /// OTLP request bodies' memory, reused from one batch to the next (see OTLPLogs.request).
-    private let otlpBodies = Mutex<[[UInt8]]>([])
+    /// OTLP request writers and their bodies' memory, reused from one batch to the next.
+    private let otlpWriters = Mutex<[(writer: OTLPRequestWriter, body: ByteBuffer)]>([])
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -283,19 +283,16 @@ public final class Flusher: Sendable {
             }
             request.headers.replaceOrAdd(name: "Content-Type", value: IngestProtocol.contentType)
         case .otlp:
-            var body = otlpBodies.withLock { $0.popLast() } ?? []
-            try OTLPLogs.request(batch.map(\.body), encoding: options.otlpEncoding, into: &body)
+            var (writer, body) = otlpWriters.withLock { $0.popLast() } ?? (OTLPRequestWriter(), ByteBuffer())
+            defer { otlpWriters.withLock { if $0.count < options.maxInFlight { $0.append((writer, body)) } } }
+            try writer.write(batch.map(\.body), encoding: options.otlpEncoding, into: &body)
             request.headers.replaceOrAdd(name: "Content-Type", value: options.otlpEncoding.contentType)
             if !options.gzip {
-                // Sent from the array as it is: no second copy of a request of megabytes.
                 request.body = .bytes(body)
-                defer {
-                    request.body = nil  // the array's only owner again, so it is reused, not copied
-                    otlpBodies.withLock { if $0.count < options.maxInFlight { $0.append(body) } }
-                }
+                defer { request.body = nil }  // the body's only owner again once sent, so its memory is reused
                 return try await execute(request)
             }
-            buffer.writeBytes(body)
+            buffer = body
         }
         if options.gzip {
             buffer = try buffer.compress(with: .gzip())
