@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # OTLP delivery beside emit's own protocol, in one run: the same outbox (the mixed events of the
-# transport benchmark) flushed three times, to `emit receive`, and as OTLP/HTTP logs in protobuf
-# and in JSON to a real collector (rotel, exporting to its blackhole: it parses every record).
+# transport benchmark) flushed four times, to `emit receive`, and as OTLP/HTTP logs in protobuf,
+# in JSON and in gzipped protobuf to a real collector (rotel, exporting to its blackhole: it
+# parses every record). Then the encoding alone (emit-otlp-bench), beside the emit protocol's
+# request body, over the first 100,000 events: no network, no outbox, no collector.
 # usage: Benchmarks/otlp/run.sh [EVENTS=1000000]   (needs rotel: bash Tests/Peers/peers.sh start otlp)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,6 +13,7 @@ mkdir -p "$DATA"
 file="$DATA/mixed-$N.jsonl"
 [ -f "$file" ] || python3 Benchmarks/validate/generate.py "$N" "$file"
 swift build -c release --product emit >/dev/null
+swift build -c release --product emit-otlp-bench >/dev/null
 EMIT=$(swift build -c release --show-bin-path)/emit
 python=${EMIT_PEERS_STATE:-/tmp/emit-test-peers}/otlp/venv/bin/python3
 [ -x "$python" ] || bash Tests/Peers/peers.sh start otlp >/dev/null
@@ -46,4 +49,7 @@ flush "emit -> emit receive" --to "http://127.0.0.1:$receive" --token-file "$wor
 flush "otlp protobuf -> rotel" --to "http://127.0.0.1:$http" --protocol otlp
 flush "otlp json -> rotel" --to "http://127.0.0.1:$http" --protocol otlp --otlp-encoding json
 flush "otlp protobuf gzip -> rotel" --to "http://127.0.0.1:$http" --protocol otlp --gzip
-ps -o rss=,cputime= -p "$(cat "$work/rotel.pid")" | awk '{printf "rotel after all three: RSS %.1f MiB, CPU %s\n", $1/1024, $2}'
+ps -o rss=,cputime= -p "$(cat "$work/rotel.pid")" | awk '{printf "rotel after all four: RSS %.1f MiB, CPU %s\n", $1/1024, $2}'
+head -n 100000 "$file" > "$work/encode.jsonl"
+echo "the encoding alone, CPU per event (best of 5 rounds over $(wc -l < "$work/encode.jsonl") events, batches of 5000):"
+JSON=1 "$(swift build -c release --show-bin-path)/emit-otlp-bench" "$work/encode.jsonl" 5

@@ -1,6 +1,6 @@
-// libFuzzer target `otlp`: the OTLP transcoder (an event's JSON text to its LogRecord in
-// protobuf's wire format, written through pointers), compiled with
-// Sources/EmitOTLP/EventTranscoder.swift and WireWriter.swift (scripts/fuzz.sh otlp S).
+// libFuzzer target `otlp`: the OTLP transcoders (an event's JSON text to its LogRecord in
+// protobuf's wire format, and in OTLP's JSON, written through pointers), compiled with the
+// files Fuzz/otlp/sources lists (scripts/fuzz.sh otlp S).
 // - It writes into memory exactly as large as the room it is given (AddressSanitizer watches
 //   the byte after): a record that does not fit is refused (nil), one that fits is the same
 //   bytes whatever the room (the exact room may still be refused: a length kept two bytes wide
@@ -8,18 +8,27 @@
 // - An event the strict parser accepts, with its two times, transcodes, and its record reads
 //   back (with the small wire reader below, not swift-protobuf) as the parsed event: members in
 //   order, strings byte for byte, numbers to the bit, booleans and nulls, then the attributes,
-//   the times and the event's name. Anything else may be refused, never crash, hang or leak.
+//   the times and the event's name. Its JSON record is JSON the strict parser reads, back to the
+//   same event. Anything else may be refused, never crash, hang or leak.
 import EmitContract
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOTLP(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let text = UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: count)
+    for json in [false, true] { check(text, json: json) }
+    return 0
+}
+
+func check(_ text: UnsafeBufferPointer<UInt8>, json: Bool) {
+    let count = text.count
     var transcoder = EventTranscoder()
     func attempt(room: Int) -> (bytes: [UInt8]?, malformed: Bool) {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: room, alignment: 1)
         defer { memory.deallocate() }
         do {
-            guard let written = try transcoder.record(text, into: memory, producer: { _, _ in }) else { return (nil, false) }
+            let written = json ? try transcoder.jsonRecord(text, into: memory, producer: { _, _ in })
+                : try transcoder.record(text, into: memory, producer: { _, _ in })
+            guard let written else { return (nil, false) }
             precondition(written <= room, "wrote \(written) bytes into \(room)")
             return (Array(memory.prefix(written)), false)
         } catch {
@@ -38,7 +47,7 @@ public func fuzzOTLP(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     guard let record = full.bytes else {
         if let event, times(event) != nil { fatalError("an event the strict parser reads, with its times, was refused") }
-        return 0
+        return
     }
     // Any smaller room is refused without a write past it; the exact room gives the same bytes.
     let seed = count == 0 ? 0 : Int(text[count / 2])
@@ -49,9 +58,70 @@ public func fuzzOTLP(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     if let exact = attempt(room: record.count).bytes, exact != record { fatalError("the exact room gave other bytes") }
     if let event, let (validTo, recordedAt) = times(event) {
-        check(record, against: event, validTo: validTo, recordedAt: recordedAt)
+        if json {
+            checkJSON(record, against: event, validTo: validTo, recordedAt: recordedAt)
+        } else {
+            check(record, against: event, validTo: validTo, recordedAt: recordedAt)
+        }
     }
-    return 0
+}
+
+/// A JSON record (after its comma) is JSON that reads back as the event.
+func checkJSON(_ record: [UInt8], against event: [(String, JSONValue)], validTo: UInt64, recordedAt: UInt64) {
+    guard record.first == UInt8(ascii: ","), let parsed = try? JSONParser.parse(Array(record.dropFirst())), case let .object(members) = parsed else {
+        fatalError("the JSON record is not a JSON object after a comma: \(String(decoding: record, as: UTF8.self))")
+    }
+    guard let body = member("body", members) else { fatalError("no body") }
+    expectJSON(body, equals: .object(event))
+    func time(_ name: String, _ expected: UInt64) {
+        switch member(name, members) {
+        case nil: guard expected == 0 else { fatalError("\(name) left out") }
+        case .string(let text)?: guard text == String(expected), expected != 0 else { fatalError("\(name) \(text), not \(expected)") }
+        default: fatalError("\(name) is not a string")
+        }
+    }
+    time("timeUnixNano", validTo)
+    time("observedTimeUnixNano", recordedAt)
+    guard member("eventName", members) == .string("emit.energy_meter_recorded") else { fatalError("another event name") }
+    var expected: [JSONValue] = []
+    for source in ["event_id", "energy_source", "energy_provenance", "grain", "compute_assignment_run_id", "facility_id"] {
+        if case let .string(value)? = member(source, event) {
+            expected.append(.object([("key", .string("emit." + source)), ("value", .object([("stringValue", .string(value))]))]))
+        }
+    }
+    guard (member("attributes", members) ?? .array([])) == .array(expected), expected.isEmpty == (member("attributes", members) == nil) else {
+        fatalError("attributes differ")
+    }
+}
+
+func arrayItems(_ value: JSONValue) -> [JSONValue]? {
+    if case let .array(items) = value { return items }
+    return nil
+}
+
+/// The AnyValue in OTLP's JSON is `value`.
+func expectJSON(_ any: JSONValue, equals value: JSONValue) {
+    guard case let .object(fields) = any, fields.count <= 1 else { fatalError("an AnyValue that is not an object of one member") }
+    switch (fields.first, value) {
+    case (nil, .null): return
+    case (("stringValue", .string(let a))?, .string(let b)): guard Array(a.utf8) == Array(b.utf8) else { fatalError("a string differs") }
+    case (("boolValue", .bool(let a))?, .bool(let b)): guard a == b else { fatalError("a boolean differs") }
+    case (("doubleValue", .number(let a))?, .number(let b)): guard a.bitPattern == b.bitPattern else { fatalError("a number differs") }
+    case (("arrayValue", .object(let list))?, .array(let items)):
+        let values = list.isEmpty ? [] : (list.count == 1 && list[0].0 == "values" ? arrayItems(list[0].1) : nil)
+        guard let values, values.count == items.count else { fatalError("an array differs") }
+        for (a, b) in zip(values, items) { expectJSON(a, equals: b) }
+    case (("kvlistValue", .object(let list))?, .object(let members)):
+        let values = list.isEmpty ? [] : (list.count == 1 && list[0].0 == "values" ? arrayItems(list[0].1) : nil)
+        guard let values, values.count == members.count else { fatalError("an object differs") }
+        for (pair, (name, member)) in zip(values, members) {
+            guard case let .object(parts) = pair, parts.count == 2, parts[0].0 == "key", parts[1].0 == "value",
+                  case let .string(key) = parts[0].1, Array(key.utf8) == Array(name.utf8) else { fatalError("a member's name differs") }
+            expectJSON(parts[1].1, equals: member)
+        }
+    default:
+        fatalError("\(fields.first?.0 ?? "{}") for \(value.typeName)")
+    }
 }
 
 func member(_ name: String, _ members: [(String, JSONValue)]) -> JSONValue? {

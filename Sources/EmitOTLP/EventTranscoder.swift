@@ -61,14 +61,18 @@ struct EventTranscoder {
     }
 
     /// The record's bytes for one event (tests; the request writes records in place).
-    mutating func record(_ text: String) throws(Malformed) -> [UInt8] {
+    mutating func record(_ text: String, json: Bool = false) throws(Malformed) -> [UInt8] {
         var text = text
         var room = 2 * text.utf8.count + 512
         while true {
             var bytes = [UInt8](repeating: 0, count: room)
             let written: Result<Int?, Malformed> = text.withUTF8 { utf8 in
                 bytes.withUnsafeMutableBytes { memory in
-                    do throws(Malformed) { return .success(try record(utf8, into: memory) { _, _ in }) } catch { return .failure(error) }
+                    do throws(Malformed) {
+                        return .success(json ? try jsonRecord(utf8, into: memory) { _, _ in } : try record(utf8, into: memory) { _, _ in })
+                    } catch {
+                        return .failure(error)
+                    }
                 }
             }
             if let count = try written.get() { return Array(bytes.prefix(count)) }
@@ -88,18 +92,36 @@ struct EventTranscoder {
 
     /// Where a value sits: the event's own members and the producer's are captured.
     enum Context { case top, producer, other }
-}
 
-private let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+    /// The slot of an event member the record needs, or -1: by length first (most names have
+    /// none of those lengths), then by their bytes.
+    @inline(__always)
+    static func topSlot(_ name: UnsafeBufferPointer<UInt8>) -> Int {
+        switch name.count {
+        case 5, 8, 11, 13, 17, 25:
+            return match(name, EventTranscoder.topNames) ?? -1
+        default:
+            return -1
+        }
+    }
+
+    static func equal(_ name: UnsafeBufferPointer<UInt8>, _ candidate: StaticString) -> Bool {
+        guard name.count == candidate.utf8CodeUnitCount else { return false }
+        guard let bytes = name.baseAddress else { return true }
+        return memcmp(bytes, candidate.utf8Start, name.count) == 0
+    }
+
+    static func match(_ name: UnsafeBufferPointer<UInt8>, _ names: [StaticString]) -> Int? {
+        names.firstIndex { equal(name, $0) }
+    }
+}
 
 /// One event's pass: where the reader is, what has been written and captured.
 private struct Transcoding {
     typealias Malformed = EventTranscoder.Malformed
     typealias Context = EventTranscoder.Context
 
-    let base: UnsafePointer<UInt8>
-    let end: UnsafePointer<UInt8>
-    var p: UnsafePointer<UInt8>
+    var text: EventText
     var out: WireWriter
     /// Per slot, the captured string: its bounds in the text, or (when it had escapes) a
     /// negative start -1 - offset into `unescaped` and its length; Int.min when absent.
@@ -107,13 +129,11 @@ private struct Transcoding {
     var unescaped: [UInt8] = []
 
     init(text: UnsafePointer<UInt8>, count: Int, into out: WireWriter) {
-        base = text
-        end = text + count
-        p = text
+        self.text = EventText(text, count: count)
         self.out = out
     }
 
-    func malformed(_ reason: String) -> Malformed { Malformed(offset: p - base, reason: reason) }
+    func malformed(_ reason: String) -> Malformed { text.malformed(reason) }
 
     func withCaptured<R>(_ slot: Int, _ use: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
         unescaped.withUnsafeBufferPointer { use(captured(slot, unescaped: $0)) }
@@ -123,21 +143,21 @@ private struct Transcoding {
     func captured(_ slot: Int, unescaped side: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
         let lower = captures[2 * slot], upper = captures[2 * slot + 1]
         if lower == Int.min { return nil }
-        if lower >= 0 { return UnsafeBufferPointer(start: base + lower, count: upper - lower) }
+        if lower >= 0 { return UnsafeBufferPointer(start: text.base + lower, count: upper - lower) }
         return UnsafeBufferPointer(rebasing: side[(-1 - lower)..<(-1 - lower + upper)])
     }
 
     mutating func record() throws(Malformed) {
-        skipWhitespace()
-        guard p < end, p.pointee == UInt8(ascii: "{") else { throw malformed("an event is a JSON object") }
+        text.skipWhitespace()
+        guard text.p < text.end, text.p.pointee == UInt8(ascii: "{") else { throw malformed("an event is a JSON object") }
         let record = out.begin(0x12, keep: 2)  // ScopeLogs.log_records
         let timeAt = out.count
         out.fixed64(0x09, 0, always: true)  // LogRecord.time_unix_nano, set once valid_to is read
         let body = out.begin(0x2A, keep: 2)  // LogRecord.body
         try value(depth: 0, context: .top)
         out.end(body)
-        skipWhitespace()
-        guard p == end else { throw malformed("unexpected data after the event") }
+        text.skipWhitespace()
+        guard text.p == text.end else { throw malformed("unexpected data after the event") }
         guard !out.overflowed else { return }  // members may have gone uncaptured: tried again with more room
         let validTo = try time(EventTranscoder.validTo)
         if validTo != 0 { out.setFixed64(at: timeAt, validTo) } else { out.remove(from: timeAt, to: timeAt + 9) }  // proto3 leaves a zero out
@@ -171,50 +191,50 @@ private struct Transcoding {
     /// Writes the value at the reader as an AnyValue's content.
     mutating func value(depth: Int, context: Context) throws(Malformed) {
         guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
-        guard p < end else { throw malformed("a value is missing") }
-        switch p.pointee {
+        guard text.p < text.end else { throw malformed("a value is missing") }
+        switch text.p.pointee {
         case UInt8(ascii: "{"):
-            p += 1
+            text.p += 1
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
-            p += 1
+            text.p += 1
             try array(depth: depth)
-        case quote:
-            let string = try scanString()
+        case EventText.quote:
+            let string = try text.scanString()
             try writeString(0x0A, string, always: true)  // AnyValue.string_value
         case UInt8(ascii: "t"):
-            try literal("true")
+            try text.literal("true")
             out.byte(0x10)  // AnyValue.bool_value
             out.byte(1)
         case UInt8(ascii: "f"):
-            try literal("false")
+            try text.literal("false")
             out.byte(0x10)
             out.byte(0)
         case UInt8(ascii: "n"):
-            try literal("null")  // an empty AnyValue
+            try text.literal("null")  // an empty AnyValue
         default:
-            out.fixed64(0x21, try number().bitPattern, always: true)  // AnyValue.double_value
+            out.fixed64(0x21, try text.number().bitPattern, always: true)  // AnyValue.double_value
         }
     }
 
     /// An object's members, after its `{`, as `AnyValue.kvlist_value`.
     mutating func object(depth: Int, context: Context) throws(Malformed) {
         let list = out.begin(0x32, keep: 2)
-        skipWhitespace()
-        if p < end, p.pointee == UInt8(ascii: "}") {
-            p += 1
+        text.skipWhitespace()
+        if text.p < text.end, text.p.pointee == UInt8(ascii: "}") {
+            text.p += 1
             out.end(list)
             return
         }
         while true {
-            skipWhitespace()
-            let key = try scanString()
-            skipWhitespace()
-            guard p < end, p.pointee == UInt8(ascii: ":") else { throw malformed("expected ':' after a member name") }
-            p += 1
-            skipWhitespace()
-            guard p < end else { throw malformed("a value is missing") }
-            let first = p.pointee
+            text.skipWhitespace()
+            let key = try text.scanString()
+            text.skipWhitespace()
+            guard text.p < text.end, text.p.pointee == UInt8(ascii: ":") else { throw malformed("expected ':' after a member name") }
+            text.p += 1
+            text.skipWhitespace()
+            guard text.p < text.end else { throw malformed("a value is missing") }
+            let first = text.p.pointee
             let keep = first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1
             let pair = out.begin(0x0A, keep: keep)  // KeyValueList.values
             let keyLength = try writeString(0x0A, key, always: false)  // KeyValue.key
@@ -224,19 +244,19 @@ private struct Transcoding {
             if context != .other, !out.overflowed {
                 let name = key.escapes ? out.last(keyLength) : key.bytes
                 if context == .top {
-                    slot = Self.topSlot(name)
-                    if slot < 0, Self.equal(name, EventTranscoder.producer) { inner = .producer }
-                } else if let index = Self.match(name, EventTranscoder.producerNames) {
+                    slot = EventTranscoder.topSlot(name)
+                    if slot < 0, EventTranscoder.equal(name, EventTranscoder.producer) { inner = .producer }
+                } else if let index = EventTranscoder.match(name, EventTranscoder.producerNames) {
                     slot = EventTranscoder.nodeID + index
                 }
             }
             let member = out.begin(0x12, keep: keep)  // KeyValue.value
-            if slot >= 0, first == quote {
-                let string = try scanString()
+            if slot >= 0, first == EventText.quote {
+                let string = try text.scanString()
                 let length = try writeString(0x0A, string, always: true)
                 if !string.escapes {
-                    captures[2 * slot] = string.start - base
-                    captures[2 * slot + 1] = string.stop - base
+                    captures[2 * slot] = string.start - text.base
+                    captures[2 * slot + 1] = string.stop - text.base
                 } else if !out.overflowed {
                     captures[2 * slot] = -1 - unescaped.count
                     captures[2 * slot + 1] = length
@@ -247,14 +267,14 @@ private struct Transcoding {
             }
             out.end(member)
             out.end(pair)
-            skipWhitespace()
-            guard p < end else { throw malformed("unexpected end inside an object") }
-            if p.pointee == UInt8(ascii: ",") {
-                p += 1
+            text.skipWhitespace()
+            guard text.p < text.end else { throw malformed("unexpected end inside an object") }
+            if text.p.pointee == UInt8(ascii: ",") {
+                text.p += 1
                 continue
             }
-            if p.pointee == UInt8(ascii: "}") {
-                p += 1
+            if text.p.pointee == UInt8(ascii: "}") {
+                text.p += 1
                 out.end(list)
                 return
             }
@@ -265,27 +285,27 @@ private struct Transcoding {
     /// An array's items, after its `[`, as `AnyValue.array_value`.
     mutating func array(depth: Int) throws(Malformed) {
         let list = out.begin(0x2A, keep: 2)
-        skipWhitespace()
-        if p < end, p.pointee == UInt8(ascii: "]") {
-            p += 1
+        text.skipWhitespace()
+        if text.p < text.end, text.p.pointee == UInt8(ascii: "]") {
+            text.p += 1
             out.end(list)
             return
         }
         while true {
-            skipWhitespace()
-            guard p < end else { throw malformed("a value is missing") }
-            let first = p.pointee
+            text.skipWhitespace()
+            guard text.p < text.end else { throw malformed("a value is missing") }
+            let first = text.p.pointee
             let item = out.begin(0x0A, keep: first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1)  // ArrayValue.values
             try value(depth: depth + 1, context: .other)
             out.end(item)
-            skipWhitespace()
-            guard p < end else { throw malformed("unexpected end inside an array") }
-            if p.pointee == UInt8(ascii: ",") {
-                p += 1
+            text.skipWhitespace()
+            guard text.p < text.end else { throw malformed("unexpected end inside an array") }
+            if text.p.pointee == UInt8(ascii: ",") {
+                text.p += 1
                 continue
             }
-            if p.pointee == UInt8(ascii: "]") {
-                p += 1
+            if text.p.pointee == UInt8(ascii: "]") {
+                text.p += 1
                 out.end(list)
                 return
             }
@@ -293,99 +313,9 @@ private struct Transcoding {
         }
     }
 
-    /// The slot of an event member the record needs, or -1: by length first (most names have
-    /// none of those lengths), then by their bytes.
-    @inline(__always)
-    static func topSlot(_ name: UnsafeBufferPointer<UInt8>) -> Int {
-        switch name.count {
-        case 5, 8, 11, 13, 17, 25:
-            return match(name, EventTranscoder.topNames) ?? -1
-        default:
-            return -1
-        }
-    }
-
-    static func equal(_ name: UnsafeBufferPointer<UInt8>, _ candidate: StaticString) -> Bool {
-        guard name.count == candidate.utf8CodeUnitCount else { return false }
-        guard let bytes = name.baseAddress else { return true }
-        return memcmp(bytes, candidate.utf8Start, name.count) == 0
-    }
-
-    static func match(_ name: UnsafeBufferPointer<UInt8>, _ names: [StaticString]) -> Int? {
-        names.firstIndex { equal(name, $0) }
-    }
-
-    // MARK: Reading
-
-    @inline(__always)
-    mutating func skipWhitespace() {
-        while p < end, p.pointee <= 0x20, p.pointee == 0x20 || p.pointee == 0x0A || p.pointee == 0x0D || p.pointee == 0x09 {
-            p += 1
-        }
-    }
-
-    mutating func literal(_ word: StaticString) throws(Malformed) {
-        let count = word.utf8CodeUnitCount
-        guard end - p >= count, memcmp(p, word.utf8Start, count) == 0 else { throw malformed("invalid literal") }
-        p += count
-    }
-
-    /// A string's content in the text (between its quotes) and whether it has escapes.
-    struct Scanned {
-        let start: UnsafePointer<UInt8>
-        let stop: UnsafePointer<UInt8>
-        let escapes: Bool
-        var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: start, count: stop - start) }
-    }
-
-    /// Finds the end of the string at the reader, eight bytes at a time (its escapes are read
-    /// when it is written).
-    mutating func scanString() throws(Malformed) -> Scanned {
-        guard p < end, p.pointee == quote else { throw malformed("expected a string") }
-        p += 1
-        let start = p
-        var escapes = false
-        while true {
-            while end - p >= 8 {
-                let special = Self.specialBytes(UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-                if special != 0 {
-                    p += special.trailingZeroBitCount >> 3
-                    break
-                }
-                p += 8
-            }
-            guard p < end else { throw malformed("unterminated string") }
-            switch p.pointee {
-            case quote:
-                let stop = p
-                p += 1
-                return Scanned(start: start, stop: stop, escapes: escapes)
-            case backslash:
-                escapes = true
-                p += 2
-            case ..<0x20:
-                throw malformed("a control character in a string")
-            default:
-                p += 1
-            }
-        }
-    }
-
-    /// Marks (the high bit of) each byte of `word` that is a quote, a backslash or a control
-    /// character; the lowest mark is exact (a borrow only marks bytes above a real one).
-    @inline(__always)
-    static func specialBytes(_ word: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let quotes = word ^ (ones &* UInt64(quote)), backslashes = word ^ (ones &* UInt64(backslash))
-        let zeroInQuotes = (quotes &- ones) & ~quotes
-        let zeroInBackslashes = (backslashes &- ones) & ~backslashes
-        let belowSpace = (word &- ones &* 0x20) & ~word
-        return (zeroInQuotes | zeroInBackslashes | belowSpace) & highs
-    }
-
     /// Writes a scanned string as a length-delimited field and returns its length in bytes.
     @discardableResult
-    mutating func writeString(_ key: UInt8, _ string: Scanned, always: Bool) throws(Malformed) -> Int {
+    mutating func writeString(_ key: UInt8, _ string: EventText.Scanned, always: Bool) throws(Malformed) -> Int {
         guard string.escapes else {
             out.string(key, string.bytes, always: always)
             return string.stop - string.start
@@ -395,130 +325,14 @@ private struct Transcoding {
         var at = string.start
         while at < string.stop {
             var run = at
-            while run < string.stop, run.pointee != backslash { run += 1 }
+            while run < string.stop, run.pointee != EventText.backslash { run += 1 }
             out.bytes(UnsafeBufferPointer(start: at, count: run - at))
             guard run < string.stop else { break }
-            at = try unescape(run + 1)
+            at = try text.unescape(run + 1, into: &out)
         }
         let length = out.count - contentStart
         out.end(mark)
         return length
     }
 
-    /// Writes the character of the escape whose letter is at `at` and returns where the text
-    /// goes on.
-    mutating func unescape(_ at: UnsafePointer<UInt8>) throws(Malformed) -> UnsafePointer<UInt8> {
-        func failure(_ reason: String) -> Malformed { Malformed(offset: at - 1 - base, reason: reason) }
-        switch at.pointee {
-        case quote, backslash, UInt8(ascii: "/"): out.byte(at.pointee)
-        case UInt8(ascii: "b"): out.byte(0x08)
-        case UInt8(ascii: "f"): out.byte(0x0C)
-        case UInt8(ascii: "n"): out.byte(0x0A)
-        case UInt8(ascii: "r"): out.byte(0x0D)
-        case UInt8(ascii: "t"): out.byte(0x09)
-        case UInt8(ascii: "u"):
-            guard var scalar = hex4(at + 1) else { throw failure("a \\u escape needs four hex digits") }
-            var next = at + 5
-            if (0xD800...0xDBFF).contains(scalar) {
-                guard end - next >= 6, next[0] == backslash, next[1] == UInt8(ascii: "u"), let low = hex4(next + 2) else {
-                    throw failure("a lone high surrogate")
-                }
-                guard (0xDC00...0xDFFF).contains(low) else { throw failure("a high surrogate without its low surrogate") }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                next += 6
-            } else if (0xDC00...0xDFFF).contains(scalar) {
-                throw failure("a lone low surrogate")
-            }
-            guard let unicode = Unicode.Scalar(scalar), let encoded = UTF8.encode(unicode) else { throw failure("not a Unicode scalar") }
-            for byte in encoded { out.byte(byte) }
-            return next
-        default:
-            throw failure("an unknown escape")
-        }
-        return at + 1
-    }
-
-    func hex4(_ at: UnsafePointer<UInt8>) -> UInt32? {
-        guard end - at >= 4 else { return nil }
-        var value: UInt32 = 0
-        for i in 0..<4 {
-            let byte = at[i]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
-            default: return nil
-            }
-            value = value << 4 | digit
-        }
-        return value
-    }
-
-    /// A JSON number, as `JSONParser` reads it: exactly when up to 15 significant digits and a
-    /// power of ten up to 22 (both exact in a Double, so one multiplication or division rounds
-    /// correctly), otherwise by the correctly rounded conversion of its text.
-    mutating func number() throws(Malformed) -> Double {
-        let start = p
-        let negative = p.pointee == UInt8(ascii: "-")
-        if negative { p += 1 }
-        var significand: UInt64 = 0
-        var significant = 0  // digits from the first non-zero one
-        var exponent = 0
-        var digits = 0
-        while p < end, p.pointee &- 0x30 < 10 {
-            Self.take(p.pointee &- 0x30, &significand, &significant)
-            digits += 1
-            p += 1
-        }
-        guard digits > 0 else { throw malformed("expected a value") }
-        if p < end, p.pointee == UInt8(ascii: ".") {
-            p += 1
-            let fractionStart = p
-            while p < end, p.pointee &- 0x30 < 10 {
-                Self.take(p.pointee &- 0x30, &significand, &significant)
-                exponent -= 1
-                p += 1
-            }
-            guard p > fractionStart else { throw malformed("a digit must follow the decimal point") }
-        }
-        if p < end, p.pointee | 0x20 == UInt8(ascii: "e") {
-            p += 1
-            var negativeExponent = false
-            if p < end, p.pointee == UInt8(ascii: "+") || p.pointee == UInt8(ascii: "-") {
-                negativeExponent = p.pointee == UInt8(ascii: "-")
-                p += 1
-            }
-            let exponentStart = p
-            var written = 0
-            while p < end, p.pointee &- 0x30 < 10 {
-                if written < 100_000 { written = written * 10 + Int(p.pointee &- 0x30) }
-                p += 1
-            }
-            guard p > exponentStart else { throw malformed("a digit must follow the exponent") }
-            exponent += negativeExponent ? -written : written
-        }
-        let magnitude: Double
-        if significant == 0 {
-            magnitude = 0
-        } else if significant <= 15, (-22...22).contains(exponent) {
-            magnitude = exponent >= 0 ? Double(significand) * Self.powersOfTen[exponent] : Double(significand) / Self.powersOfTen[-exponent]
-        } else {
-            guard let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: p - start), as: UTF8.self)), value.isFinite else {
-                throw Malformed(offset: start - base, reason: "not a finite number")
-            }
-            return value
-        }
-        return negative ? -magnitude : magnitude
-    }
-
-    @inline(__always)
-    static func take(_ digit: UInt8, _ significand: inout UInt64, _ significant: inout Int) {
-        guard significant > 0 || digit != 0 else { return }
-        significant += 1
-        if significant <= 19 { significand = significand &* 10 &+ UInt64(digit) }
-    }
-
-    static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 }

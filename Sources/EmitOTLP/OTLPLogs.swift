@@ -103,11 +103,11 @@ public enum OTLPLogs {
         return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\r", "\t"])
     }
 
-    /// The request in protobuf's wire format, as `OTLPRequestWriter` writes it (tests).
-    static func wireRequest(_ events: [String]) throws(EncodingError) -> [UInt8] {
+    /// The request as `OTLPRequestWriter` writes it (tests).
+    static func wireRequest(_ events: [String], encoding: OTLPEncoding = .protobuf) throws(EncodingError) -> [UInt8] {
         var writer = OTLPRequestWriter()
         var body = ByteBuffer()
-        try writer.write(events, encoding: .protobuf, into: &body)
+        try writer.write(events, encoding: encoding, into: &body)
         return Array(body.readableBytesView)
     }
 

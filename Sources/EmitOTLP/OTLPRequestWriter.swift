@@ -1,3 +1,4 @@
+import EmitContract
 import NIOCore
 
 #if canImport(Glibc)
@@ -52,21 +53,19 @@ public struct OTLPRequestWriter: Sendable {
     /// HTTP client sends the buffer as it is.
     public mutating func write(_ events: [String], encoding: OTLPEncoding, into body: inout ByteBuffer) throws(OTLPLogs.EncodingError) {
         body.clear()
-        switch encoding {
-        case .json:
-            body.writeBytes(try OTLPLogs.encodedRequest(events, encoding: .json))
-        case .protobuf:
-            guard !events.isEmpty else { return }
-            try writeRecords(events)
-            writeRequest(into: &body)
+        guard !events.isEmpty else {
+            if encoding == .json { body.writeString("{}") }
+            return
         }
+        try writeRecords(events, encoding: encoding)
+        writeRequest(encoding, into: &body)
     }
 
     /// Room kept before the records for the headers of a request with one resource.
     private static let headroom = 256
 
     /// Each event's LogRecord, straight from its text, one after another.
-    private mutating func writeRecords(_ events: [String]) throws(OTLPLogs.EncodingError) {
+    private mutating func writeRecords(_ events: [String], encoding: OTLPEncoding) throws(OTLPLogs.EncodingError) {
         // Moved out while written (the producers, in self, are looked up meanwhile).
         var records = ByteBuffer(), transcoder = EventTranscoder()
         swap(&records, &self.records)
@@ -93,9 +92,11 @@ public struct OTLPRequestWriter: Sendable {
                 let written = text.withUTF8 { utf8 in
                     records.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { memory in
                         do throws(EventTranscoder.Malformed) {
-                            return try transcoder.record(utf8, into: memory) { node, version in
+                            let found = { (node: UnsafeBufferPointer<UInt8>?, version: UnsafeBufferPointer<UInt8>?) in
                                 latest = producer(node, version, latest: latest)
-                            } ?? 0
+                            }
+                            return try (encoding == .protobuf ? transcoder.record(utf8, into: memory, producer: found)
+                                                              : transcoder.jsonRecord(utf8, into: memory, producer: found)) ?? 0
                         } catch {
                             failure = error
                             return 0
@@ -135,31 +136,43 @@ public struct OTLPRequestWriter: Sendable {
 
     /// The request: one resource's records are sent where they were written, after their
     /// headers; several resources' (a relay's outbox holds several nodes) are gathered, each
-    /// after its own headers, in order of first appearance.
-    private mutating func writeRequest(into body: inout ByteBuffer) {
+    /// after its own headers, in order of first appearance. In JSON each record was written
+    /// after a comma, which the first of each resource's records goes without.
+    private mutating func writeRequest(_ encoding: OTLPEncoding, into body: inout ByteBuffer) {
+        let json = encoding == .json
+        let opening = json ? Array(#"{"resourceLogs":["#.utf8) : []
+        let trailer = json ? Array("]}]}".utf8) : [], closing = json ? Array("]}".utf8) : []
+        let dropped = json ? 1 : 0  // the first record's comma
         if producers.count == 1 {
-            let header = Self.resourceHeader(producers[0].key, recordsLength: records.readableBytes)
-            if header.count <= Self.headroom {
-                records.moveReaderIndex(to: records.readerIndex - header.count)
+            let header = opening + (json ? Self.jsonHeader(producers[0].key) : Self.resourceHeader(producers[0].key, recordsLength: records.readableBytes))
+            if header.count - dropped <= Self.headroom {
+                records.moveReaderIndex(to: records.readerIndex + dropped - header.count)
                 records.setBytes(header, at: records.readerIndex)
+                records.writeBytes(trailer + closing)
                 swap(&records, &body)
                 return
             }
         }
         // Each producer's records in order: where its first goes, then a counting sort.
         var next = [Int](repeating: 0, count: producers.count)
-        var headers: [[UInt8]] = []
-        var offset = 0
+        var started = [Bool](repeating: false, count: producers.count)
+        var pieces: [(at: Int, bytes: [UInt8])] = [(0, opening)]
+        var offset = opening.count
         for (index, producer) in producers.enumerated() {
-            let header = Self.resourceHeader(producer.key, recordsLength: producer.recordBytes)
-            headers.append(header)
+            let header = (json && index > 0 ? [UInt8(ascii: ",")] : [])
+                + (json ? Self.jsonHeader(producer.key) : Self.resourceHeader(producer.key, recordsLength: producer.recordBytes))
+            pieces.append((offset, header))
             next[index] = offset + header.count
-            offset += header.count + producer.recordBytes
+            offset += header.count + producer.recordBytes - dropped
+            pieces.append((offset, trailer))
+            offset += trailer.count
         }
+        pieces.append((offset, closing))
+        offset += closing.count
         body.reserveCapacity(offset)
         body.moveWriterIndex(forwardBy: offset)
-        for (index, header) in headers.enumerated() {
-            body.setBytes(header, at: body.readerIndex + next[index] - header.count)
+        for piece in pieces where !piece.bytes.isEmpty {
+            body.setBytes(piece.bytes, at: body.readerIndex + piece.at)
         }
         body.withUnsafeMutableReadableBytes { target in
             records.withUnsafeReadableBytes { source in
@@ -168,12 +181,34 @@ public struct OTLPRequestWriter: Sendable {
                 for (index, end) in recordEnds.enumerated() {
                     let length = end - records.readerIndex - start
                     let producer = recordProducer[index]
-                    (to + next[producer]).copyMemory(from: from + start, byteCount: length)
-                    next[producer] += length
+                    let skip = started[producer] ? 0 : dropped
+                    started[producer] = true
+                    (to + next[producer]).copyMemory(from: from + start + skip, byteCount: length - skip)
+                    next[producer] += length - skip
                     start += length
                 }
             }
         }
+    }
+
+    /// A `resourceLogs` item in OTLP's JSON up to its records: the resource, and the scope its
+    /// records (written after it, then `]}]}`) belong to.
+    static func jsonHeader(_ key: OTLPLogs.ResourceKey) -> [UInt8] {
+        var out = Array(#"{"resource":{"attributes":["#.utf8)
+        for (index, (name, value)) in OTLPLogs.resourceAttributes(key).enumerated() {
+            out += Array(((index > 0 ? "," : "") + #"{"key":"#).utf8)
+            JSONWriter.writeString(name, into: &out)
+            out += Array(#","value":{"stringValue":"#.utf8)
+            JSONWriter.writeString(value, into: &out)
+            out += Array("}}".utf8)
+        }
+        out += Array(#"]},"scopeLogs":[{"scope":{"name":"emit""#.utf8)
+        if let version = key.version {
+            out += Array(#","version":"#.utf8)
+            JSONWriter.writeString(version, into: &out)
+        }
+        out += Array(#"},"logRecords":["#.utf8)
+        return out
     }
 
     /// An `ExportLogsServiceRequest.resource_logs` field up to its records: the resource, and

@@ -51,6 +51,29 @@ import Testing
         #expect(farOff.timeUnixNano == 0 && farOff.observedTimeUnixNano == 0)
     }
 
+    /// OTLP's JSON, written from the events' text (their strings and numbers as written), reads
+    /// back with swift-protobuf's JSON decoder as the message swift-protobuf builds, and is JSON
+    /// the strict parser reads.
+    @Test func theJSONEncodingReadsBackAsTheMessageSwiftProtobufBuilds() throws {
+        let all = try events()
+        for batch in [[], Array(all.prefix(1)), Array(all.prefix(2)), all] {
+            let written = try OTLPLogs.wireRequest(batch, encoding: .json)
+            _ = try JSONParser.parse(written)
+            let reference = try Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest(serializedBytes: try OTLPLogs.encodedRequest(batch, encoding: .protobuf))
+            let decoded = try Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest(jsonUTF8Bytes: written)
+            #expect(decoded == reference, "\(batch.count) events: \(String(decoding: written.prefix(400), as: UTF8.self))")
+        }
+        // A lone producer with a long node id, and producers interleaved.
+        let long = String(repeating: "rack-7/", count: 80)
+        func event(_ node: String, _ second: Int) -> String {
+            #"{"valid_to": "2026-11-27T09:15:0\#(second)Z", "recorded_at": "2026-11-27T09:15:09Z", "producer": {"node_id": "\#(node)"}}"#
+        }
+        for batch in [[event(long, 0), event(long, 1)], [event("a", 0), event("b", 1), event("a", 2)]] {
+            let decoded = try Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest(jsonUTF8Bytes: try OTLPLogs.wireRequest(batch, encoding: .json))
+            #expect(try decoded == Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest(serializedBytes: try OTLPLogs.encodedRequest(batch, encoding: .protobuf)))
+        }
+    }
+
     /// Records of several producers interleaved are gathered per producer in order of first
     /// appearance; a node id too long for the room kept before a lone producer's records still
     /// gets its headers.
@@ -70,12 +93,16 @@ import Testing
     @Test func aRecordThatDoesNotFitIsRefusedAndOneThatFitsIsTheSame() throws {
         var transcoder = EventTranscoder()
         for text in try events() where text.utf8.count < 4000 {
-            let record = try transcoder.record(text)
+          for encoding in OTLPEncoding.allCases {
+            let record = try transcoder.record(text, json: encoding == .json)
             var utf8 = Array(text.utf8)
             for room in 0...(record.count + 8) {
                 let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: room, alignment: 1)
                 defer { memory.deallocate() }
-                let written = try utf8.withUnsafeMutableBufferPointer { try transcoder.record(UnsafeBufferPointer($0), into: memory) { _, _ in } }
+                let written = try utf8.withUnsafeMutableBufferPointer {
+                    encoding == .protobuf ? try transcoder.record(UnsafeBufferPointer($0), into: memory) { _, _ in }
+                        : try transcoder.jsonRecord(UnsafeBufferPointer($0), into: memory) { _, _ in }
+                }
                 if room < record.count {
                     #expect(written == nil, "\(room) bytes")
                 } else if let written {
@@ -85,12 +112,15 @@ import Testing
                     #expect(room < record.count + 8, "refused with \(room - record.count) bytes to spare")
                 }
             }
+          }
         }
     }
 
     @Test func anEventWithoutItsTimesOrNotJSONIsRefusedNamingIt() {
         for text in [#"{"recorded_at": "2026-11-27T09:15:01Z"}"#, "not json", #"{"valid_to": "x"#, #"{"a": [1, }"#, #"{"a": "\ud800"}"#, "[1]", #"{"a":1} x"#] {
-            #expect(throws: OTLPLogs.EncodingError.self, "\(text)") { try OTLPLogs.wireRequest([text]) }
+            for encoding in OTLPEncoding.allCases {
+                #expect(throws: OTLPLogs.EncodingError.self, "\(text) in \(encoding)") { try OTLPLogs.wireRequest([text], encoding: encoding) }
+            }
         }
     }
 }

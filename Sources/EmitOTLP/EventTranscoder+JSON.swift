@@ -1,0 +1,247 @@
+import EmitContract
+
+extension EventTranscoder {
+    /// Writes the event in `text` into `memory` as one LogRecord in OTLP's JSON encoding (after
+    /// a comma: records follow one another in `logRecords`) and returns the bytes written, or
+    /// nil when they did not fit. `producer` is given the event's node id and version.
+    ///
+    /// The event is JSON already: its strings are copied with their escapes as written and its
+    /// numbers as written (`doubleValue`: a collector reads the same digits to the same double);
+    /// only the shape around them is OTLP's. The times come after the body (members of a JSON
+    /// object are unordered) and 64-bit integers are strings, as protobuf's JSON mapping writes
+    /// them.
+    mutating func jsonRecord(_ text: UnsafeBufferPointer<UInt8>, into memory: UnsafeMutableRawBufferPointer,
+                             producer: (_ nodeID: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) -> Int? {
+        guard let base = text.baseAddress else { throw Malformed(offset: 0, reason: "an event is a JSON object") }
+        var transcoding = JSONTranscoding(text: EventText(base, count: text.count), out: WireWriter(memory))
+        try transcoding.record()
+        guard !transcoding.out.overflowed else { return nil }
+        let node = try transcoding.unescaped(Self.nodeID), version = try transcoding.unescaped(Self.version)
+        func bytes(_ value: [UInt8]?, _ use: (UnsafeBufferPointer<UInt8>?) -> Void) {
+            guard let value else { return use(nil) }
+            value.withUnsafeBufferPointer(use)
+        }
+        bytes(node) { node in bytes(version) { version in producer(node, version) } }
+        return transcoding.out.count
+    }
+}
+
+/// One event's pass to OTLP JSON.
+private struct JSONTranscoding {
+    typealias Malformed = EventTranscoder.Malformed
+
+    var text: EventText
+    var out: WireWriter
+    /// Per slot, the captured string as scanned (its escapes kept).
+    var captures = [EventText.Scanned?](repeating: nil, count: EventTranscoder.slots)
+
+    mutating func literal(_ text: StaticString) {
+        out.bytes(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// A captured string's UTF-8 with its escapes undone (nil when absent).
+    func unescaped(_ slot: Int) throws(Malformed) -> [UInt8]? {
+        try captures[slot].map { (string) throws(Malformed) in try unescaped(string) }
+    }
+
+    /// A string's UTF-8 with its escapes undone: rare (the contract's names, ids and times need
+    /// none), so through a writer of its own.
+    func unescaped(_ string: EventText.Scanned) throws(Malformed) -> [UInt8] {
+        guard string.escapes else { return Array(string.bytes) }
+        var bytes = [UInt8](repeating: 0, count: string.stop - string.start)
+        let count: Result<Int, Malformed> = bytes.withUnsafeMutableBytes { memory in
+            var writer = WireWriter(memory)
+            var at = string.start
+            while at < string.stop {
+                if at.pointee == EventText.backslash {
+                    do throws(Malformed) { at = try text.unescape(at + 1, into: &writer) } catch { return .failure(error) }
+                } else {
+                    writer.byte(at.pointee)
+                    at += 1
+                }
+            }
+            return .success(writer.count)
+        }
+        return Array(bytes.prefix(try count.get()))
+    }
+
+    mutating func record() throws(Malformed) {
+        text.skipWhitespace()
+        guard !text.atEnd, text.p.pointee == UInt8(ascii: "{") else { throw text.malformed("an event is a JSON object") }
+        literal(#",{"body":"#)
+        try value(depth: 0, context: .top)
+        text.skipWhitespace()
+        guard text.atEnd else { throw text.malformed("unexpected data after the event") }
+        var listed = false
+        for (slot, key) in EventTranscoder.attributeKeys.enumerated() {
+            guard let value = captures[slot] else { continue }
+            literal(listed ? "," : #","attributes":["#)
+            listed = true
+            literal(#"{"key":""#)
+            literal(key)
+            literal(#"","value":{"stringValue":"#)
+            try quoted(value)
+            literal("}}")
+        }
+        if listed { literal("]") }
+        for (slot, name) in [(EventTranscoder.validTo, #","timeUnixNano":""# as StaticString), (EventTranscoder.recordedAt, #","observedTimeUnixNano":""#)] {
+            guard let utf8 = try unescaped(slot), let instant = utf8.withUnsafeBufferPointer({ Timestamp.instant(rfc3339: $0) }) else {
+                throw Malformed(offset: 0, reason: "no \(EventTranscoder.topNames[slot]) timestamp")
+            }
+            let nanoseconds = EventTranscoder.unixNanoseconds(instant.seconds, instant.nanoseconds)
+            guard nanoseconds != 0 else { continue }  // proto3's JSON leaves a zero out, as its binary does
+            literal(name)
+            decimal(nanoseconds)
+            literal(#"""#)
+        }
+        literal(#","eventName":"emit.energy_meter_recorded"}"#)
+    }
+
+    mutating func decimal(_ value: UInt64) {
+        var digits = InlineArray<20, UInt8>(repeating: 0)
+        var count = 0, rest = value
+        repeat {
+            digits[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+            count += 1
+            rest /= 10
+        } while rest > 0
+        while count > 0 {
+            count -= 1
+            out.byte(digits[count])
+        }
+    }
+
+    /// Writes the value at the reader as an AnyValue.
+    mutating func value(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
+        guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+        guard !text.atEnd else { throw text.malformed("a value is missing") }
+        switch text.p.pointee {
+        case UInt8(ascii: "{"):
+            text.p += 1
+            try object(depth: depth, context: context)
+        case UInt8(ascii: "["):
+            text.p += 1
+            try array(depth: depth)
+        case EventText.quote:
+            try string(text.scanString())
+        case UInt8(ascii: "t"):
+            try text.literal("true")
+            literal(#"{"boolValue":true}"#)
+        case UInt8(ascii: "f"):
+            try text.literal("false")
+            literal(#"{"boolValue":false}"#)
+        case UInt8(ascii: "n"):
+            try text.literal("null")
+            literal("{}")
+        default:
+            let start = text.p
+            _ = try text.number()  // read as JSONParser reads it; written as it is
+            literal(#"{"doubleValue":"#)
+            out.bytes(UnsafeBufferPointer(start: start, count: text.p - start))
+            literal("}")
+        }
+    }
+
+    /// A string as it is written in the text, quoted, its escapes checked (as the binary
+    /// encoding checks them by undoing them).
+    mutating func quoted(_ string: EventText.Scanned) throws(Malformed) {
+        if string.escapes { _ = try unescaped(string) }
+        out.byte(EventText.quote)
+        out.bytes(string.bytes)
+        out.byte(EventText.quote)
+    }
+
+    mutating func string(_ string: EventText.Scanned) throws(Malformed) {
+        literal(#"{"stringValue":"#)
+        try quoted(string)
+        literal("}")
+    }
+
+    mutating func object(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
+        text.skipWhitespace()
+        if !text.atEnd, text.p.pointee == UInt8(ascii: "}") {
+            text.p += 1
+            literal(#"{"kvlistValue":{}}"#)
+            return
+        }
+        literal(#"{"kvlistValue":{"values":["#)
+        var first = true
+        while true {
+            text.skipWhitespace()
+            let key = try text.scanString()
+            text.skipWhitespace()
+            guard !text.atEnd, text.p.pointee == UInt8(ascii: ":") else { throw text.malformed("expected ':' after a member name") }
+            text.p += 1
+            text.skipWhitespace()
+            if !first { literal(",") }
+            first = false
+            literal(#"{"key":"#)
+            try quoted(key)
+            literal(#","value":"#)
+            var slot = -1
+            var inner = EventTranscoder.Context.other
+            if context != .other {
+                // The name as the binary encoding matches it: undone escapes and all.
+                let escaped = key.escapes ? try unescaped(key) : []
+                escaped.withUnsafeBufferPointer { escaped in
+                    let name = key.escapes ? escaped : key.bytes
+                    if context == .top {
+                        slot = EventTranscoder.topSlot(name)
+                        if slot < 0, EventTranscoder.equal(name, EventTranscoder.producer) { inner = .producer }
+                    } else if let index = EventTranscoder.match(name, EventTranscoder.producerNames) {
+                        slot = EventTranscoder.nodeID + index
+                    }
+                }
+            }
+            if slot >= 0, !text.atEnd, text.p.pointee == EventText.quote {
+                let value = try text.scanString()
+                captures[slot] = value
+                try string(value)
+            } else {
+                try value(depth: depth + 1, context: inner)
+            }
+            literal("}")
+            text.skipWhitespace()
+            guard !text.atEnd else { throw text.malformed("unexpected end inside an object") }
+            if text.p.pointee == UInt8(ascii: ",") {
+                text.p += 1
+                continue
+            }
+            if text.p.pointee == UInt8(ascii: "}") {
+                text.p += 1
+                literal("]}}")
+                return
+            }
+            throw text.malformed("expected ',' or '}' in an object")
+        }
+    }
+
+    mutating func array(depth: Int) throws(Malformed) {
+        text.skipWhitespace()
+        if !text.atEnd, text.p.pointee == UInt8(ascii: "]") {
+            text.p += 1
+            literal(#"{"arrayValue":{}}"#)
+            return
+        }
+        literal(#"{"arrayValue":{"values":["#)
+        var first = true
+        while true {
+            text.skipWhitespace()
+            if !first { literal(",") }
+            first = false
+            try value(depth: depth + 1, context: .other)
+            text.skipWhitespace()
+            guard !text.atEnd else { throw text.malformed("unexpected end inside an array") }
+            if text.p.pointee == UInt8(ascii: ",") {
+                text.p += 1
+                continue
+            }
+            if text.p.pointee == UInt8(ascii: "]") {
+                text.p += 1
+                literal("]}}")
+                return
+            }
+            throw text.malformed("expected ',' or ']' in an array")
+        }
+    }
+}
