@@ -14,14 +14,19 @@ extension EventTranscoder {
                              producer: (_ nodeID: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) -> Int? {
         guard let base = text.baseAddress else { throw Malformed(offset: 0, reason: "an event is a JSON object") }
         var transcoding = JSONTranscoding(text: EventText(base, count: text.count), out: WireWriter(memory))
+        var failure: Malformed?
         try transcoding.record()
         guard !transcoding.out.overflowed else { return nil }
-        let node = try transcoding.unescaped(Self.nodeID), version = try transcoding.unescaped(Self.version)
-        func bytes(_ value: [UInt8]?, _ use: (UnsafeBufferPointer<UInt8>?) -> Void) {
-            guard let value else { return use(nil) }
-            value.withUnsafeBufferPointer(use)
+        // The producer's names as they read, without a copy unless they had escapes.
+        func bytes(_ slot: Int, _ use: (UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) {
+            guard let string = transcoding.captures[slot] else { return use(nil) }
+            guard string.escapes else { return use(string.bytes) }
+            try transcoding.unescaped(string).withUnsafeBufferPointer(use)
         }
-        bytes(node) { node in bytes(version) { version in producer(node, version) } }
+        try bytes(Self.nodeID) { (node) in
+            do throws(Malformed) { try bytes(Self.version) { version in producer(node, version) } } catch { failure = error }
+        }
+        if let failure { throw failure }
         return transcoding.out.count
     }
 }

@@ -80,7 +80,8 @@ public struct OTLPRequestWriter: Sendable {
         producers.removeAll(keepingCapacity: true)
         producerByHash.removeAll(keepingCapacity: true)
         let textBytes = events.reduce(0) { $0 + $1.utf8.count }
-        records.reserveCapacity(Self.headroom + textBytes + textBytes / 2 + events.count * 96)
+        // What the benchmark's events come to (protobuf 1.55 times the text, JSON 3.1 times) and some.
+        records.reserveCapacity(Self.headroom + (encoding == .protobuf ? textBytes * 7 / 4 : textBytes * 7 / 2) + events.count * 96)
         records.moveWriterIndex(forwardBy: Self.headroom)
         records.moveReaderIndex(forwardBy: Self.headroom)
         var latest = 0
