@@ -14,19 +14,18 @@ extension EventTranscoder {
                              producer: (_ nodeID: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) -> Int? {
         guard let base = text.baseAddress else { throw Malformed(offset: 0, reason: "an event is a JSON object") }
         var transcoding = JSONTranscoding(text: EventText(base, count: text.count), out: WireWriter(memory))
-        var failure: Malformed?
         try transcoding.record()
         guard !transcoding.out.overflowed else { return nil }
-        // The producer's names as they read, without a copy unless they had escapes.
-        func bytes(_ slot: Int, _ use: (UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) {
-            guard let string = transcoding.captures[slot] else { return use(nil) }
-            guard string.escapes else { return use(string.bytes) }
-            try transcoding.unescaped(string).withUnsafeBufferPointer(use)
+        // The producer's names as they read: in place, or copied when they had escapes (rare).
+        func copy(_ slot: Int) throws(Malformed) -> [UInt8]? {
+            guard let string = transcoding.captures[slot], string.escapes else { return nil }
+            return try transcoding.unescaped(string)
         }
-        try bytes(Self.nodeID) { (node) in
-            do throws(Malformed) { try bytes(Self.version) { version in producer(node, version) } } catch { failure = error }
+        let node = try copy(Self.nodeID), version = try copy(Self.version)
+        func view(_ slot: Int, _ copy: [UInt8]?, _ use: (UnsafeBufferPointer<UInt8>?) -> Void) {
+            if let copy { copy.withUnsafeBufferPointer(use) } else { use(transcoding.captures[slot]?.bytes) }
         }
-        if let failure { throw failure }
+        view(Self.nodeID, node) { node in view(Self.version, version) { version in producer(node, version) } }
         return transcoding.out.count
     }
 }
@@ -38,7 +37,7 @@ private struct JSONTranscoding {
     var text: EventText
     var out: WireWriter
     /// Per slot, the captured string as scanned (its escapes kept).
-    var captures = [EventText.Scanned?](repeating: nil, count: EventTranscoder.slots)
+    var captures = InlineArray<10, EventText.Scanned?>(repeating: nil)  // EventTranscoder.slots
 
     mutating func literal(_ text: StaticString) {
         out.bytes(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
