@@ -47,12 +47,14 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         let out = dir.file("events.jsonl")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Programs.emit)
-        process.arguments = ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "1s", "--windows", "3", "--out", out]
+        // 2 s windows: a BMC read through ipmitool takes a good part of a second on a loaded
+        // machine, and a window needs two reads to say anything.
+        process.arguments = ["facility", "collect", "--config", path, "--interval", "100ms", "--window", "2s", "--windows", "3", "--out", out]
         let errors = Pipe()
         process.standardError = errors
         try process.run()
         // 3600 J arrive in the Redfish counter during the second window.
-        usleep(1_500_000)
+        usleep(3_000_000)
         let patched = HTTP.request("http://127.0.0.1:\(Peers.redfishPort)/redfish/v1/Chassis/Collect/EnvironmentMetrics", method: "PATCH",
                                    body: Data(#"{"EnergyJoules": {"Reading": \#(start + 3600)}}"#.utf8))
         #expect(patched.status == 204)
@@ -68,23 +70,34 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         let byDevice = Dictionary(grouping: events, by: { $0.deviceID ?? "" })
         #expect(Set(byDevice.keys) == ["node-7", "ups-1", "rack-1-inlet", "rack-2-inlet", "gpu-chassis"])
         #expect(events.allSatisfy { $0.grain == .facility && $0.facilityID == "campus-a" && $0.json["grid_region"] == .string("DE") })
-        // Three windows per meter, consecutive, the same for every meter, each about 1 s.
+        // Three windows per meter, consecutive, the same for every meter, each about 2 s.
         let windows = Set(events.map { "\($0.window.from)..\($0.window.to)" })
         #expect(windows.count == 3)
         for (device, list) in byDevice {
             let sorted = list.sorted { $0.window.from < $1.window.from }
-            #expect(sorted.count == 3, "\(device)")
-            for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(a.window.to == b.window.from, "\(device) windows must tile") }
-            #expect(sorted.allSatisfy { abs($0.window.seconds - 1) < 0.2 })
+            // A BMC read by starting ipmitool can leave a window with fewer than two reads on a
+            // loaded machine: that window has no event (never a guess). The others read in-process.
+            if device == "node-7" { #expect((1...3).contains(sorted.count)) } else { #expect(sorted.count == 3, "\(device)") }
+            for (a, b) in zip(sorted, sorted.dropFirst()) where sorted.count == 3 { #expect(a.window.to == b.window.from, "\(device) windows must tile") }
+            #expect(sorted.allSatisfy { windows.contains("\($0.window.from)..\($0.window.to)") })
+            #expect(sorted.allSatisfy { abs($0.window.seconds - 2) < 0.2 })
         }
-        // Power integrated: the steady BMC's 250 W and the sensor's 1432 W over each window.
+        // Power integrated: the steady BMC's 250 W and the sensor's 1432 W over the time each
+        // window observed (a loaded machine's slow first read leaves a part unobserved, which
+        // is said as coverage, never filled in).
+        func observedWatts(_ event: EnergyEvent) -> Double? {
+            guard let coverage = event.json["measurement"]?["coverage"]?.numberValue, coverage > 0 else { return nil }
+            return event.energyJoules / (event.window.seconds * coverage)
+        }
         for event in byDevice["node-7"] ?? [] {
-            #expect(abs(event.energyJoules / event.window.seconds - 250) < 250 * 0.03, "\(event.energyJoules) J in \(event.window.seconds) s")
+            let watts = observedWatts(event)
+            #expect(watts.map { abs($0 - 250) < 250 * 0.03 } == true, "\(event.energyJoules) J in \(event.window.seconds) s: \(event.json["measurement"] ?? .null)")
             #expect(event.json["measurement"]?["method"] == .string("power_integration"))
             #expect(event.provenance == .measured)
         }
         for event in byDevice["rack-1-inlet"] ?? [] {
-            #expect(abs(event.energyJoules / event.window.seconds - 1432) < 1432 * 0.03)
+            let watts = observedWatts(event)
+            #expect(watts.map { abs($0 - 1432) < 1432 * 0.03 } == true, "\(event.energyJoules) J in \(event.window.seconds) s: \(event.json["measurement"] ?? .null)")
         }
         // A UPS read through load × nominal is an estimate.
         #expect(byDevice["ups-1"]?.allSatisfy { $0.provenance == .estimated } == true)
@@ -104,7 +117,8 @@ func readEvents(_ path: String) throws -> [EnergyEvent] {
         #expect(redfish.count == 3)
         for event in redfish {
             #expect(event.json["measurement"]?["method"] == .string("power_integration"))
-            #expect(abs(event.energyJoules / event.window.seconds - 900) < 900 * 0.03, "\(event.energyJoules) J in \(event.window.seconds) s")
+            let watts = observedWatts(event)
+            #expect(watts.map { abs($0 - 900) < 900 * 0.03 } == true, "\(event.energyJoules) J in \(event.window.seconds) s: \(event.json["measurement"] ?? .null)")
         }
         // Every measured event says how fine its evidence is.
         #expect(events.allSatisfy { $0.provenance != .measured || $0.json["measurement"]?["resolution_joules"]?.numberValue != nil })
