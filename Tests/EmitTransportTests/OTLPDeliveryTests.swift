@@ -2,6 +2,7 @@ import EmitContract
 import EmitTestSupport
 import Foundation
 import Testing
+@testable import EmitTransport
 
 /// `emit outbox flush --protocol otlp` against a real OpenTelemetry collector (rotel, from PyPI)
 /// and against a sink that decodes every request with the official opentelemetry-proto package.
@@ -216,6 +217,37 @@ import Testing
         #expect(stopped.status == 3, "\(stopped.stderr)")
         #expect(stopped.stderr.contains("HTTP 500: refused by the test sink"), "\(stopped.stderr)")
         #expect(try status()["pending"] == .number(3))
+    }
+
+    /// Delivering continuously (the agent's, a relay's), the memory kept for a backlog's
+    /// requests goes back once there is nothing left to send.
+    @Test func aFollowingFlushGivesBackItsRequestMemoryWhenIdle() async throws {
+        defer { dir.remove() }
+        let events = try makeEvents(300, run: "otlp-idle")
+        try addEvents(events)
+        guard let (sink, port, out) = try startSink("idle") else { return }
+        defer { sink.kill9() }
+        var options = FlushOptions(endpoint: try FlushOptions.endpoint(from: "http://127.0.0.1:\(port)", allowInsecureHTTP: true, protocol: .otlp))
+        options.deliveryProtocol = .otlp
+        options.batchSize = 50
+        options.follow = true
+        options.pollInterval = 0.05
+        let outbox = try EventDatabase(path: dir.file("home") + "/outbox.sqlite")
+        let flusher = try Flusher(outbox: outbox, options: options)
+        let running = Task { try await flusher.run() }
+        var delivered = 0, kept = -1
+        for _ in 0..<200 {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            delivered = try outbox.counts().delivered
+            kept = flusher.keptOTLPWriters
+            if delivered == events.count, kept == 0 { break }
+        }
+        running.cancel()
+        _ = try? await running.value
+        await flusher.shutdown()
+        #expect(delivered == events.count)
+        #expect(try lines(out).count == events.count)
+        #expect(kept == 0, "\(kept) request writers still held while idle")
     }
 
     /// The collector killed mid-flush and started again: every event arrives and the outbox marks

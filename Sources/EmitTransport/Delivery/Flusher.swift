@@ -99,6 +99,8 @@ public final class Flusher: Sendable {
     private let log: @Sendable (String) -> Void
     /// OTLP request writers and their bodies' memory, reused from one batch to the next.
     private let otlpWriters = Mutex<[(writer: OTLPRequestWriter, body: ByteBuffer)]>([])
+    /// How many writers are kept (tests).
+    var keptOTLPWriters: Int { otlpWriters.withLock { $0.count } }
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -164,6 +166,9 @@ public final class Flusher: Sendable {
                 }
                 if inFlight == 0 {
                     if options.follow, outcome.gaveUp == nil {
+                        // Idle: the request memory kept for a backlog (megabytes a writer) goes
+                        // back, so a long-lived agent or relay does not hold it between bursts.
+                        otlpWriters.withLock { $0.removeAll() }
                         try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
                         cursor = 0  // pick up anything still pending, in order
                         continue
