@@ -40,6 +40,49 @@ struct EventText {
         p += count
     }
 
+    /// After a container's opening bracket: whether it closes at once (the `closing` bracket read).
+    mutating func closesAtOnce(_ closing: UInt8) -> Bool {
+        skipWhitespace()
+        guard p < end, p.pointee == closing else { return false }
+        p += 1
+        return true
+    }
+
+    /// The first byte of the value ahead (not read).
+    mutating func valueAhead() throws(Malformed) -> UInt8 {
+        skipWhitespace()
+        guard p < end else { throw malformed("a value is missing") }
+        return p.pointee
+    }
+
+    /// A member's name and its colon; the reader is left before the member's value.
+    mutating func memberName() throws(Malformed) -> Scanned {
+        skipWhitespace()
+        let name = try scanString()
+        skipWhitespace()
+        guard p < end, p.pointee == UInt8(ascii: ":") else { throw malformed("expected ':' after a member name") }
+        p += 1
+        return name
+    }
+
+    /// After an object's member or an array's item: true when another follows (its comma
+    /// read), false at the container's `closing` bracket (read).
+    mutating func another(before closing: UInt8) throws(Malformed) -> Bool {
+        let container = closing == UInt8(ascii: "}") ? "an object" : "an array"
+        skipWhitespace()
+        guard p < end else { throw malformed("unexpected end inside \(container)") }
+        switch p.pointee {
+        case UInt8(ascii: ","):
+            p += 1
+            return true
+        case closing:
+            p += 1
+            return false
+        default:
+            throw malformed("expected ',' or '\(Character(Unicode.Scalar(closing)))' in \(container)")
+        }
+    }
+
     /// A string's content in the text (between its quotes) and whether it has escapes.
     struct Scanned {
         let start: UnsafePointer<UInt8>
@@ -130,14 +173,7 @@ struct EventText {
         guard end - at >= 4 else { return nil }
         var value: UInt32 = 0
         for i in 0..<4 {
-            let byte = at[i]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
-            default: return nil
-            }
+            guard let digit = JSONParser.hexDigit(at[i]) else { return nil }
             value = value << 4 | digit
         }
         return value

@@ -117,13 +117,15 @@ private struct JSONTranscoding {
 
     /// Writes the value at the reader as an AnyValue.
     mutating func value(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
-        guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
         guard !text.atEnd else { throw text.malformed("a value is missing") }
         switch text.p.pointee {
         case UInt8(ascii: "{"):
+            // As JSONParser counts: the containers around a value, up to its maximum.
+            guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
+            guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try array(depth: depth)
         case EventText.quote:
@@ -162,42 +164,24 @@ private struct JSONTranscoding {
     }
 
     mutating func object(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
-        text.skipWhitespace()
-        if !text.atEnd, text.p.pointee == UInt8(ascii: "}") {
-            text.p += 1
-            literal(#"{"kvlistValue":{}}"#)
-            return
-        }
+        if text.closesAtOnce(UInt8(ascii: "}")) { return literal(#"{"kvlistValue":{}}"#) }
         literal(#"{"kvlistValue":{"values":["#)
-        var first = true
-        while true {
-            text.skipWhitespace()
-            let key = try text.scanString()
-            text.skipWhitespace()
-            guard !text.atEnd, text.p.pointee == UInt8(ascii: ":") else { throw text.malformed("expected ':' after a member name") }
-            text.p += 1
-            text.skipWhitespace()
-            if !first { literal(",") }
-            first = false
+        var needsComma = false
+        repeat {
+            let key = try text.memberName()
+            let ahead = try text.valueAhead()
+            if needsComma { literal(",") }
+            needsComma = true
             literal(#"{"key":"#)
             try quoted(key)
             literal(#","value":"#)
-            var slot = -1
-            var inner = EventTranscoder.Context.other
+            var (slot, inner) = (-1, EventTranscoder.Context.other)
             if context != .other {
                 // The name as the binary encoding matches it: undone escapes and all.
                 let escaped = key.escapes ? try unescaped(key) : []
-                escaped.withUnsafeBufferPointer { escaped in
-                    let name = key.escapes ? escaped : key.bytes
-                    if context == .top {
-                        slot = EventTranscoder.topSlot(name)
-                        if slot < 0, EventTranscoder.equal(name, EventTranscoder.producer) { inner = .producer }
-                    } else if let index = EventTranscoder.match(name, EventTranscoder.producerNames) {
-                        slot = EventTranscoder.nodeID + index
-                    }
-                }
+                (slot, inner) = escaped.withUnsafeBufferPointer { EventTranscoder.member(key.escapes ? $0 : key.bytes, in: context) }
             }
-            if slot >= 0, !text.atEnd, text.p.pointee == EventText.quote {
+            if slot >= 0, ahead == EventText.quote {
                 let value = try text.scanString()
                 captures[slot] = value
                 try string(value)
@@ -205,47 +189,20 @@ private struct JSONTranscoding {
                 try value(depth: depth + 1, context: inner)
             }
             literal("}")
-            text.skipWhitespace()
-            guard !text.atEnd else { throw text.malformed("unexpected end inside an object") }
-            if text.p.pointee == UInt8(ascii: ",") {
-                text.p += 1
-                continue
-            }
-            if text.p.pointee == UInt8(ascii: "}") {
-                text.p += 1
-                literal("]}}")
-                return
-            }
-            throw text.malformed("expected ',' or '}' in an object")
-        }
+        } while try text.another(before: UInt8(ascii: "}"))
+        literal("]}}")
     }
 
     mutating func array(depth: Int) throws(Malformed) {
-        text.skipWhitespace()
-        if !text.atEnd, text.p.pointee == UInt8(ascii: "]") {
-            text.p += 1
-            literal(#"{"arrayValue":{}}"#)
-            return
-        }
+        if text.closesAtOnce(UInt8(ascii: "]")) { return literal(#"{"arrayValue":{}}"#) }
         literal(#"{"arrayValue":{"values":["#)
-        var first = true
-        while true {
-            text.skipWhitespace()
-            if !first { literal(",") }
-            first = false
+        var needsComma = false
+        repeat {
+            _ = try text.valueAhead()
+            if needsComma { literal(",") }
+            needsComma = true
             try value(depth: depth + 1, context: .other)
-            text.skipWhitespace()
-            guard !text.atEnd else { throw text.malformed("unexpected end inside an array") }
-            if text.p.pointee == UInt8(ascii: ",") {
-                text.p += 1
-                continue
-            }
-            if text.p.pointee == UInt8(ascii: "]") {
-                text.p += 1
-                literal("]}}")
-                return
-            }
-            throw text.malformed("expected ',' or ']' in an array")
-        }
+        } while try text.another(before: UInt8(ascii: "]"))
+        literal("]}}")
     }
 }

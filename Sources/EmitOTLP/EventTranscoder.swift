@@ -93,6 +93,20 @@ struct EventTranscoder {
     /// Where a value sits: the event's own members and the producer's are captured.
     enum Context { case top, producer, other }
 
+    /// What a member named `name` is where it sits: the slot it is captured in (-1 for none)
+    /// and the context of its own members (the producer's are captured too).
+    static func member(_ name: UnsafeBufferPointer<UInt8>, in context: Context) -> (slot: Int, inner: Context) {
+        switch context {
+        case .top:
+            let slot = topSlot(name)
+            return (slot, slot < 0 && equal(name, producer) ? .producer : .other)
+        case .producer:
+            return (match(name, producerNames).map { nodeID + $0 } ?? -1, .other)
+        case .other:
+            return (-1, .other)
+        }
+    }
+
     /// The slot of an event member the record needs, or -1: by length first (most names have
     /// none of those lengths), then by their bytes.
     @inline(__always)
@@ -190,13 +204,15 @@ private struct Transcoding {
 
     /// Writes the value at the reader as an AnyValue's content.
     mutating func value(depth: Int, context: Context) throws(Malformed) {
-        guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
         guard text.p < text.end else { throw malformed("a value is missing") }
         switch text.p.pointee {
         case UInt8(ascii: "{"):
+            // As JSONParser counts: the containers around a value, up to its maximum.
+            guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
+            guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try array(depth: depth)
         case EventText.quote:
@@ -220,35 +236,18 @@ private struct Transcoding {
     /// An object's members, after its `{`, as `AnyValue.kvlist_value`.
     mutating func object(depth: Int, context: Context) throws(Malformed) {
         let list = out.begin(0x32, keep: 2)
-        text.skipWhitespace()
-        if text.p < text.end, text.p.pointee == UInt8(ascii: "}") {
-            text.p += 1
-            out.end(list)
-            return
-        }
-        while true {
-            text.skipWhitespace()
-            let key = try text.scanString()
-            text.skipWhitespace()
-            guard text.p < text.end, text.p.pointee == UInt8(ascii: ":") else { throw malformed("expected ':' after a member name") }
-            text.p += 1
-            text.skipWhitespace()
-            guard text.p < text.end else { throw malformed("a value is missing") }
-            let first = text.p.pointee
+        defer { out.end(list) }
+        if text.closesAtOnce(UInt8(ascii: "}")) { return }
+        repeat {
+            let key = try text.memberName()
+            let first = try text.valueAhead()
             let keep = first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1
             let pair = out.begin(0x0A, keep: keep)  // KeyValueList.values
             let keyLength = try writeString(0x0A, key, always: false)  // KeyValue.key
             // Which captured member this is, from the name as written (unescaped).
-            var slot = -1
-            var inner = Context.other
+            var (slot, inner) = (-1, Context.other)
             if context != .other, !out.overflowed {
-                let name = key.escapes ? out.last(keyLength) : key.bytes
-                if context == .top {
-                    slot = EventTranscoder.topSlot(name)
-                    if slot < 0, EventTranscoder.equal(name, EventTranscoder.producer) { inner = .producer }
-                } else if let index = EventTranscoder.match(name, EventTranscoder.producerNames) {
-                    slot = EventTranscoder.nodeID + index
-                }
+                (slot, inner) = EventTranscoder.member(key.escapes ? out.last(keyLength) : key.bytes, in: context)
             }
             let member = out.begin(0x12, keep: keep)  // KeyValue.value
             if slot >= 0, first == EventText.quote {
@@ -267,50 +266,20 @@ private struct Transcoding {
             }
             out.end(member)
             out.end(pair)
-            text.skipWhitespace()
-            guard text.p < text.end else { throw malformed("unexpected end inside an object") }
-            if text.p.pointee == UInt8(ascii: ",") {
-                text.p += 1
-                continue
-            }
-            if text.p.pointee == UInt8(ascii: "}") {
-                text.p += 1
-                out.end(list)
-                return
-            }
-            throw malformed("expected ',' or '}' in an object")
-        }
+        } while try text.another(before: UInt8(ascii: "}"))
     }
 
     /// An array's items, after its `[`, as `AnyValue.array_value`.
     mutating func array(depth: Int) throws(Malformed) {
         let list = out.begin(0x2A, keep: 2)
-        text.skipWhitespace()
-        if text.p < text.end, text.p.pointee == UInt8(ascii: "]") {
-            text.p += 1
-            out.end(list)
-            return
-        }
-        while true {
-            text.skipWhitespace()
-            guard text.p < text.end else { throw malformed("a value is missing") }
-            let first = text.p.pointee
+        defer { out.end(list) }
+        if text.closesAtOnce(UInt8(ascii: "]")) { return }
+        repeat {
+            let first = try text.valueAhead()
             let item = out.begin(0x0A, keep: first == UInt8(ascii: "{") || first == UInt8(ascii: "[") ? 2 : 1)  // ArrayValue.values
             try value(depth: depth + 1, context: .other)
             out.end(item)
-            text.skipWhitespace()
-            guard text.p < text.end else { throw malformed("unexpected end inside an array") }
-            if text.p.pointee == UInt8(ascii: ",") {
-                text.p += 1
-                continue
-            }
-            if text.p.pointee == UInt8(ascii: "]") {
-                text.p += 1
-                out.end(list)
-                return
-            }
-            throw malformed("expected ',' or ']' in an array")
-        }
+        } while try text.another(before: UInt8(ascii: "]"))
     }
 
     /// Writes a scanned string as a length-delimited field and returns its length in bytes.

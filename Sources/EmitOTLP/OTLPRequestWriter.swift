@@ -27,7 +27,6 @@ public struct OTLPRequestWriter: Sendable {
         let node: [UInt8]?
         let version: [UInt8]?
         var next = -1
-        var recordCount = 0
         var recordBytes = 0
 
         func `is`(_ node: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Bool {
@@ -110,7 +109,6 @@ public struct OTLPRequestWriter: Sendable {
             }
             recordEnds.append(records.writerIndex)
             recordProducer.append(latest)
-            producers[latest].recordCount += 1
             producers[latest].recordBytes += records.writerIndex - (index == 0 ? records.readerIndex : recordEnds[index - 1])
         }
     }

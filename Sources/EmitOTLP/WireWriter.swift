@@ -13,7 +13,9 @@ import Darwin
 /// only that the bytes fit: a write that does not fit is left out and marks the writer
 /// `overflowed` (what it wrote is then garbage; the caller tries the event again with more
 /// room). A test holds the bytes equal to swift-protobuf's own serialization of the same
-/// message, which stays the reference and the decoder of answers.
+/// message, which stays the reference and the decoder of answers. A field's key (its number
+/// and wire type in one byte: OTLP's fields here are 1 to 15) is written by its callers as a
+/// literal, with the field's name beside it.
 struct WireWriter {
     private let start: UnsafeMutablePointer<UInt8>
     private let limit: UnsafeMutablePointer<UInt8>
@@ -45,12 +47,6 @@ struct WireWriter {
         if limit - cursor >= needed { return true }
         overflowed = true
         return false
-    }
-
-    /// A field's key (its number and wire type) when it fits one byte: fields 1 to 15.
-    @inline(__always)
-    static func key(_ field: Int, _ wireType: Int) -> UInt8 {
-        UInt8(field << 3 | wireType)
     }
 
     @inline(__always)

@@ -74,6 +74,24 @@ import Testing
         }
     }
 
+    /// Nesting as deep as the strict parser reads is transcoded, a level deeper refused, in
+    /// both encodings (a scalar inside the deepest container counted no level of its own).
+    @Test func nestingIsReadAsDeepAsTheStrictParserReadsIt() throws {
+        func event(_ containers: Int) -> String {
+            // The event object itself is the first container.
+            let inner = String(repeating: "[", count: containers - 1) + "1" + String(repeating: "]", count: containers - 1)
+            return #"{"valid_to": "2026-11-27T09:15:00Z", "recorded_at": "2026-11-27T09:15:01Z", "deep": \#(inner)}"#
+        }
+        let deepest = event(JSONParser.maximumDepth)
+        _ = try JSONParser.parse(deepest)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(event(JSONParser.maximumDepth + 1)) }
+        for encoding in OTLPEncoding.allCases {
+            #expect(try !OTLPLogs.wireRequest([deepest], encoding: encoding).isEmpty, "\(encoding)")
+            #expect(throws: OTLPLogs.EncodingError.self, "\(encoding)") { try OTLPLogs.wireRequest([event(JSONParser.maximumDepth + 1)], encoding: encoding) }
+        }
+        #expect(try OTLPLogs.wireRequest([deepest]) == OTLPLogs.encodedRequest([deepest], encoding: .protobuf))
+    }
+
     /// Records of several producers interleaved are gathered per producer in order of first
     /// appearance; a node id too long for the room kept before a lone producer's records still
     /// gets its headers.

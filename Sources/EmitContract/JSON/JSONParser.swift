@@ -12,6 +12,16 @@ public enum JSONParser {
     /// Nesting deeper than this is rejected rather than risking the stack; events nest 2 deep.
     public static let maximumDepth = 64
 
+    /// A hex digit's value (a `\u` escape's), or nil.
+    public static func hexDigit(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - 0x30)
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - 0x61 + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - 0x41 + 10)
+        default: return nil
+        }
+    }
+
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
     }
@@ -256,14 +266,7 @@ private struct Reader {
         guard position + 4 <= bytes.count else { throw error("\\u needs four hex digits") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
-            default: throw error("\\u needs four hex digits")
-            }
+            guard let digit = JSONParser.hexDigit(bytes[position]) else { throw error("\\u needs four hex digits") }
             value = value << 4 | digit
             position += 1
         }
