@@ -154,6 +154,45 @@ import Testing
                                             power: PowerReading(watts: 1749, quantumWatts: 1))])
     }
 
+    @Test func aRoundAsksForAllItsDocumentsAtOnceAndForEachOnce() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let port = 18843 + Int(getpid() % 200)
+        let server = try BackgroundProcess("/usr/bin/env", ["python3", Repository.path("Tests/Peers/redfish/server.py"),
+                                                            Repository.path("Tests/Peers/redfish/mockups/energy"), String(port)], log: dir.file("server.log"))
+        defer { server.kill9() }
+        #expect(server.waitForPort(port), "\(server.output)")
+        let url = URL(string: "http://127.0.0.1:\(port)")!
+        func stats() throws -> (gets: [String: Int], mostAtOnce: Int) {
+            let reply = try JSONParser.parse(Array(HTTP.request("http://127.0.0.1:\(port)/_stats").body))
+            guard case .object(let gets)? = reply["gets"], let most = reply["most_at_once"]?.numberValue else { throw CocoaError(.coderReadCorrupt) }
+            return (Dictionary(uniqueKeysWithValues: gets.map { ($0.0, Int($0.1.numberValue ?? -1)) }), Int(most))
+        }
+        // A slow BMC: each answer takes 0.4 s.
+        func slow() { #expect(HTTP.request("http://127.0.0.1:\(port)/_stats", method: "POST", body: Data(#"{"delay": 0.4}"#.utf8)).status == 204) }
+
+        // A shelf's two supply counters and its total power: three documents, asked for together.
+        let shelf = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Shelf"))
+        let joules = RedfishMeter(connection: RedfishConnection(url: url, chassis: "Joules"))
+        let paths = Set(((shelf.counter?.sources ?? []) + (shelf.power?.sources ?? [])).map(\.path))
+        #expect(paths.count == 3)
+        slow()
+        #expect(shelf.sample() == [.counter(raw: 348_977_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 2,
+                                            power: PowerReading(watts: 1749, quantumWatts: 1))])
+        var seen = try stats()
+        #expect(seen.gets == Dictionary(uniqueKeysWithValues: paths.map { ($0, 1) }))
+        #expect(seen.mostAtOnce == 3, "read one after another, a round takes the sum of the BMC's delays")
+
+        // The counter and the power in one document: it is read once a round.
+        slow()
+        #expect(joules.sample() == [.counter(raw: 1_000_000_000, unitsPerJoule: 1000, wrapRange: nil, quantumJoules: 1,
+                                             power: PowerReading(watts: 450, quantumWatts: 1))])
+        seen = try stats()
+        #expect(seen.gets == ["/redfish/v1/Chassis/Joules/EnvironmentMetrics": 1])
+        shelf.close()
+        joules.close()
+    }
+
     @Test func theReadingTypeDecidesAndAUnitThatDisagreesIsSaid() throws {
         guard peerRunning("redfish") else { return }
         let kw = meter("KwUnits")

@@ -128,10 +128,16 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     public func method(of index: Int) -> MeasurementMethod { method ?? .counterDelta }
 
     public func sample() -> [SampleValue] {
+        // Every document of the round at once, each once (EnvironmentMetrics often holds the
+        // counter and the power both): a BMC takes 100-300 ms an answer, and a power shelf's
+        // seven sensors read one after another outlasted a 250 ms interval.
+        var paths: [String] = []
+        for source in (power?.sources ?? []) + (counter?.sources ?? []) where !paths.contains(source.path) { paths.append(source.path) }
+        let documents = Dictionary(uniqueKeysWithValues: zip(paths, fetch(paths)))
         var powerReading: PowerReading?
         var powerFailure: String?
         if let power {
-            switch read(power, quantaFrom: counter?.sources.count ?? 0) {
+            switch read(power, from: documents, quantaFrom: counter?.sources.count ?? 0) {
             case .success(let (watts, quantum)):
                 if watts >= 0, watts.isFinite { powerReading = PowerReading(watts: watts, quantumWatts: quantum) }
                 else { powerFailure = "\(power.label) is \(watts)" }
@@ -142,7 +148,7 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
             if let powerReading { return [.power(watts: powerReading.watts, quantumWatts: powerReading.quantumWatts)] }
             return power == nil ? [] : [.unavailable(reason: powerFailure ?? "no power reading")]
         }
-        switch read(counter, quantaFrom: 0) {
+        switch read(counter, from: documents, quantaFrom: 0) {
         case .success(let (joules, quantum)) where joules >= 0 && joules.isFinite && joules < 1.8e16:
             // Millijoules keep every reading integral (a kWh reading with 4 decimals is 360 J).
             return [.counter(raw: UInt64((joules * 1000).rounded()), unitsPerJoule: 1000, wrapRange: nil,
@@ -159,20 +165,18 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
 
     /// The reading's sources summed, scaled to J or W, with its quantum: the sum of each
     /// source's finest decimal step seen so far (a sum of parts is no finer than its parts).
-    private func read(_ reading: RedfishReading, quantaFrom offset: Int) -> Result<(Double, Double), Failure> {
+    private func read(_ reading: RedfishReading, from documents: [String: Result<JSONValue, Failure>],
+                      quantaFrom offset: Int) -> Result<(Double, Double), Failure> {
         var total = 0.0, quantum = 0.0
         for (index, source) in reading.sources.enumerated() {
-            do {
-                let document = try get(source.path)
-                guard let value = RedfishDocuments.number(in: document, at: source.member) else {
-                    return .failure(Failure(description: "\(source.path) has no \(source.member.joined(separator: ".")) reading"))
-                }
-                total += value
-                quanta[offset + index] = min(quanta[offset + index], DecimalQuantum.of(value: value))
-                quantum += quanta[offset + index]
-            } catch {
-                return .failure(error)
+            guard let fetched = documents[source.path] else { return .failure(Failure(description: "\(source.path) was not fetched")) }
+            guard case .success(let document) = fetched else { return fetched.map { _ in (0, 0) } }
+            guard let value = RedfishDocuments.number(in: document, at: source.member) else {
+                return .failure(Failure(description: "\(source.path) has no \(source.member.joined(separator: ".")) reading"))
             }
+            total += value
+            quanta[offset + index] = min(quanta[offset + index], DecimalQuantum.of(value: value))
+            quantum += quanta[offset + index]
         }
         return .success((total * reading.kind.scale, quantum * reading.kind.scale))
     }
@@ -202,16 +206,28 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     }
 
     private func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) throws(Failure) -> HTTPClient.Response {
-        guard let target = URL(string: path, relativeTo: connection.url) else { throw Failure(description: "bad resource path \(path)") }
+        try wait(for: start(method, path, body: body)).get()
+    }
+
+    /// A request on its way (the client's pool keeps up to 8 connections to the BMC).
+    private func start(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil)
+        -> Result<(target: String, answer: EventLoopFuture<HTTPClient.Response>), Failure> {
+        guard let target = URL(string: path, relativeTo: connection.url) else { return .failure(Failure(description: "bad resource path \(path)")) }
         var headers = HTTPHeaders([("Accept", "application/json")])
         if let authorization { headers.add(name: "Authorization", value: authorization) }
         if let token = session?.token { headers.add(name: "X-Auth-Token", value: token) }
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         do {
             let request = try HTTPClient.Request(url: target.absoluteString, method: method, headers: headers, body: body.map { .bytes($0) })
-            return try client.execute(request: request, deadline: .now() + .milliseconds(timeout)).wait()
+            return .success((target.absoluteString, client.execute(request: request, deadline: .now() + .milliseconds(timeout))))
         } catch {
-            throw Failure(description: "\(target.absoluteString): \(NetworkFailure.describe(error))")
+            return .failure(Failure(description: "\(target.absoluteString): \(NetworkFailure.describe(error))"))
+        }
+    }
+
+    private func wait(for started: Result<(target: String, answer: EventLoopFuture<HTTPClient.Response>), Failure>) -> Result<HTTPClient.Response, Failure> {
+        started.flatMap { target, answer in
+            do { return .success(try answer.wait()) } catch { return .failure(Failure(description: "\(target): \(NetworkFailure.describe(error))")) }
         }
     }
 
@@ -222,19 +238,33 @@ public final class RedfishMeter: EnergyMeter, @unchecked Sendable {
     public typealias Failure = RedfishFailure
 
     private func get(_ path: String) throws(Failure) -> JSONValue {
-        var response = try send(.GET, path)
-        // A session the BMC expired (or forgot on a reboot): log in again once.
-        if response.status == .unauthorized, session != nil {
-            try logIn()
-            response = try send(.GET, path)
+        try fetch([path])[0].get()
+    }
+
+    /// The documents at `paths`, all requested before any answer is awaited.
+    private func fetch(_ paths: [String]) -> [Result<JSONValue, Failure>] {
+        var responses = paths.map { start(.GET, $0) }.map(wait(for:))
+        // A session the BMC expired (or forgot on a reboot): log in again once, and ask again.
+        let expired = responses.indices.filter { (try? responses[$0].get().status) == .unauthorized }
+        if session != nil, !expired.isEmpty {
+            do {
+                try logIn()
+                for (index, again) in zip(expired, expired.map { start(.GET, paths[$0]) }.map(wait(for:))) { responses[index] = again }
+            } catch {
+                for index in expired { responses[index] = .failure(error) }
+            }
         }
-        let target = URL(string: path, relativeTo: connection.url)?.absoluteString ?? path
-        guard response.status == .ok else {
-            if response.status == .unauthorized { throw Failure(description: "\(target): 401, check username and password file") }
-            throw Failure(description: "\(target): HTTP status \(response.status.code)")
+        return zip(paths, responses).map { path, response in
+            let target = URL(string: path, relativeTo: connection.url)?.absoluteString ?? path
+            return response.flatMap { response in
+                guard response.status == .ok else {
+                    if response.status == .unauthorized { return .failure(Failure(description: "\(target): 401, check username and password file")) }
+                    return .failure(Failure(description: "\(target): HTTP status \(response.status.code)"))
+                }
+                let bytes = response.body.map { Array($0.readableBytesView) } ?? []
+                do { return .success(try JSONParser.parse(bytes)) } catch { return .failure(Failure(description: "\(target): not JSON (\(error))")) }
+            }
         }
-        let bytes = response.body.map { Array($0.readableBytesView) } ?? []
-        do { return try JSONParser.parse(bytes) } catch { throw Failure(description: "\(target): not JSON (\(error))") }
     }
 
     /// The configured chassis (by `Id` or by `@odata.id`), or the first with a counter or power.

@@ -5,9 +5,12 @@
 PATCH merges a JSON object into a resource in memory (tests move counters and power that way).
 --user NAME:PASSWORD demands authentication (401 otherwise): HTTP Basic, or a session's
 X-Auth-Token from POST /redfish/v1/SessionService/Sessions (DELETE its Location to log out;
-GET the collection to see the live ones). --cert/--key serve HTTPS.
+GET the collection to see the live ones). --cert/--key serve HTTPS. For tests of how
+emit reads: GET /_stats says how often each resource was read and the most GETs in flight at
+once; POST /_stats {"delay": SECONDS} starts both afresh and answers each GET from then on that
+much later, as a slow BMC does.
 Standard library only."""
-import argparse, base64, json, os, ssl, sys, threading
+import argparse, base64, json, os, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def load(root):
@@ -46,6 +49,7 @@ def main():
     expected = 'Basic ' + base64.b64encode(args.user.encode()).decode() if args.user else None
     sessions = {}  # token -> session id
     counter = [0]
+    stats = {'gets': {}, 'in_flight': 0, 'most_at_once': 0, 'delay': 0}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
@@ -88,13 +92,34 @@ def main():
             return path, doc
 
         def do_GET(self):
-            found = self.resource()
-            if found and found[1] is not None:
+            if self.path == '/_stats':
                 with lock:
-                    body = json.loads(json.dumps(found[1]))
-                self.reply(200, body)
+                    self.reply(200, {'gets': stats['gets'], 'most_at_once': stats['most_at_once']})
+                return
+            with lock:
+                path = self.path.split('?')[0].rstrip('/') or '/'
+                stats['gets'][path] = stats['gets'].get(path, 0) + 1
+                stats['in_flight'] += 1
+                stats['most_at_once'] = max(stats['most_at_once'], stats['in_flight'])
+            try:
+                if stats['delay']:
+                    time.sleep(stats['delay'])
+                found = self.resource()
+                if found and found[1] is not None:
+                    with lock:
+                        body = json.loads(json.dumps(found[1]))
+                    self.reply(200, body)
+            finally:
+                with lock:
+                    stats['in_flight'] -= 1
 
         def do_POST(self):
+            if self.path == '/_stats':
+                body = json.loads(self.rfile.read(int(self.headers.get('Content-Length', '0'))) or b'{}')
+                with lock:
+                    stats.update(gets={}, most_at_once=0, delay=float(body.get('delay', 0)))
+                self.reply(204)
+                return
             if self.path.rstrip('/') != SESSIONS:
                 self.reply(405, {'error': {'code': 'Base.1.0.OperationNotAllowed', 'message': self.path}})
                 return
