@@ -55,17 +55,32 @@ import Glibc
                                     environment: environment.merging(["HOME": "/nonexistent"]) { $1 })
         }
 
-        /// Keeps the package counter moving (as a working CPU's does), replaced atomically and
-        /// kept 0400 root; returns a stop function giving the first and last values (in µJ).
+        /// Keeps the package counter moving as a working CPU's does (10 W, updated every
+        /// millisecond), replaced atomically and kept 0400 root; returns a stop function giving
+        /// the first and last values (in µJ). One process at a raised priority: a shell loop
+        /// forking `mv` held still for a tenth of a second at a time on a loaded machine, and
+        /// the agent rightly took the held-then-jumping counter for a stale one and withheld it.
         func movePackage() throws -> () -> (Double, Double) {
             let file = tree.energyFile("intel-rapl:0")
-            let script = "i=0; while :; do i=$((i+1)); v=$((5000000 + i*1000)); echo $v > '\(file).new'; chmod 0400 '\(file).new'; mv '\(file).new' '\(file)'; done"
-            let writer = try BackgroundProcess("/bin/sh", ["-c", script], log: dir.file("writer.log"))
+            let script = """
+            import os, sys, time
+            path, start = sys.argv[1], time.monotonic()
+            while True:
+                with open(path + '.new', 'w') as out: out.write('%d\\n' % (5000000 + int((time.monotonic() - start) * 10000000)))
+                os.chmod(path + '.new', 0o400)
+                os.rename(path + '.new', path)
+                time.sleep(0.001)
+            """
+            let writer = try BackgroundProcess("/usr/bin/nice", ["-n", "-10", "python3", "-c", script, file], log: dir.file("writer.log"))
+            // Replaced by rename, the file always holds a whole value (root reads it).
+            let value = { Double((try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+            // Moving before the job starts: on a loaded machine the interpreter can take longer
+            // to start than the job runs, and a counter that never moved is rightly withheld.
+            let deadline = Date().addingTimeInterval(20)
+            while value() <= 5_000_000, Date() < deadline { usleep(10_000) }
             return {
                 writer.kill9()
-                // Replaced by rename, the file always holds a whole value (root reads it).
-                let end = Double((try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-                return (5_000_000, end)
+                return (5_000_000, value())
             }
         }
     }
