@@ -13,7 +13,7 @@ extension EventTranscoder {
     mutating func jsonRecord(_ text: UnsafeBufferPointer<UInt8>, into memory: UnsafeMutableRawBufferPointer,
                              producer: (_ nodeID: UnsafeBufferPointer<UInt8>?, _ version: UnsafeBufferPointer<UInt8>?) -> Void) throws(Malformed) -> Int? {
         guard let base = text.baseAddress else { throw Malformed(offset: 0, reason: "an event is a JSON object") }
-        var transcoding = JSONTranscoding(text: EventText(base, count: text.count), out: WireWriter(memory))
+        var transcoding = JSONTranscoding(text: JSONScanner(base, count: text.count), out: WireWriter(memory))
         try transcoding.record()
         guard !transcoding.out.overflowed else { return nil }
         // The producer's names as they read: in place, or copied when they had escapes (rare).
@@ -34,10 +34,10 @@ extension EventTranscoder {
 private struct JSONTranscoding {
     typealias Malformed = EventTranscoder.Malformed
 
-    var text: EventText
+    var text: JSONScanner
     var out: WireWriter
     /// Per slot, the captured string as scanned (its escapes kept).
-    var captures = InlineArray<10, EventText.Scanned?>(repeating: nil)  // EventTranscoder.slots
+    var captures = InlineArray<10, JSONScanner.Scanned?>(repeating: nil)  // EventTranscoder.slots
 
     mutating func literal(_ text: StaticString) {
         out.bytes(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
@@ -50,15 +50,15 @@ private struct JSONTranscoding {
 
     /// A string's UTF-8 with its escapes undone: rare (the contract's names, ids and times need
     /// none), so through a writer of its own.
-    func unescaped(_ string: EventText.Scanned) throws(Malformed) -> [UInt8] {
+    func unescaped(_ string: JSONScanner.Scanned) throws(Malformed) -> [UInt8] {
         guard string.escapes else { return Array(string.bytes) }
         var bytes = [UInt8](repeating: 0, count: string.stop - string.start)
         let count: Result<Int, Malformed> = bytes.withUnsafeMutableBytes { memory in
             var writer = WireWriter(memory)
             var at = string.start
             while at < string.stop {
-                if at.pointee == EventText.backslash {
-                    do throws(Malformed) { at = try text.unescape(at + 1, into: &writer) } catch { return .failure(error) }
+                if at.pointee == JSONScanner.backslash {
+                    do throws(Malformed) { at = try text.unescape(at, into: &writer) } catch { return .failure(error) }
                 } else {
                     writer.byte(at.pointee)
                     at += 1
@@ -71,11 +71,11 @@ private struct JSONTranscoding {
 
     mutating func record() throws(Malformed) {
         text.skipWhitespace()
-        guard !text.atEnd, text.p.pointee == UInt8(ascii: "{") else { throw text.malformed("an event is a JSON object") }
+        guard !text.atEnd, text.p.pointee == UInt8(ascii: "{") else { throw text.error("an event is a JSON object") }
         literal(#",{"body":"#)
         try value(depth: 0, context: .top)
         text.skipWhitespace()
-        guard text.atEnd else { throw text.malformed("unexpected data after the event") }
+        guard text.atEnd else { throw text.error("unexpected data after the event") }
         var listed = false
         for (slot, key) in EventTranscoder.attributeKeys.enumerated() {
             guard let value = captures[slot] else { continue }
@@ -117,18 +117,18 @@ private struct JSONTranscoding {
 
     /// Writes the value at the reader as an AnyValue.
     mutating func value(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
-        guard !text.atEnd else { throw text.malformed("a value is missing") }
+        guard !text.atEnd else { throw text.error("a value is missing") }
         switch text.p.pointee {
         case UInt8(ascii: "{"):
             // As JSONParser counts: the containers around a value, up to its maximum.
-            guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
-            guard depth < JSONParser.maximumDepth else { throw text.malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try array(depth: depth)
-        case EventText.quote:
+        case JSONScanner.quote:
             try string(text.scanString())
         case UInt8(ascii: "t"):
             try text.literal("true")
@@ -150,14 +150,14 @@ private struct JSONTranscoding {
 
     /// A string as it is written in the text, quoted, its escapes checked (as the binary
     /// encoding checks them by undoing them).
-    mutating func quoted(_ string: EventText.Scanned) throws(Malformed) {
+    mutating func quoted(_ string: JSONScanner.Scanned) throws(Malformed) {
         if string.escapes { _ = try unescaped(string) }
-        out.byte(EventText.quote)
+        out.byte(JSONScanner.quote)
         out.bytes(string.bytes)
-        out.byte(EventText.quote)
+        out.byte(JSONScanner.quote)
     }
 
-    mutating func string(_ string: EventText.Scanned) throws(Malformed) {
+    mutating func string(_ string: JSONScanner.Scanned) throws(Malformed) {
         literal(#"{"stringValue":"#)
         try quoted(string)
         literal("}")
@@ -181,7 +181,7 @@ private struct JSONTranscoding {
                 let escaped = key.escapes ? try unescaped(key) : []
                 (slot, inner) = escaped.withUnsafeBufferPointer { EventTranscoder.member(key.escapes ? $0 : key.bytes, in: context) }
             }
-            if slot >= 0, ahead == EventText.quote {
+            if slot >= 0, ahead == JSONScanner.quote {
                 let value = try text.scanString()
                 captures[slot] = value
                 try string(value)

@@ -10,22 +10,14 @@ import Darwin
 /// and without a JSON tree: the body as a key/value `AnyValue` and, on the way, the members the
 /// record's times, attributes and resource come from.
 ///
-/// It reads the JSON the outbox holds (every event there passed the strict parser); it is no
-/// validator itself, but throws on anything it cannot read. Strings are unescaped and numbers
-/// converted exactly as `JSONParser` does (integers of up to 15 digits directly, others
-/// correctly rounded), so the bytes equal those of the tree path (tested against
-/// swift-protobuf). It is a second JSON reader beside `JSONParser` because that one's scanner is
-/// private to the contract module and builds a tree; sharing one scanner that can feed either
-/// is the cleaner shape, not done yet.
-///
-/// It reads and writes through pointers: no reference counting, no allocation per event.
-/// `Fuzz/otlp` runs it under AddressSanitizer against swift-protobuf-free checks of its output.
+/// It reads the JSON the outbox holds (every event there passed the strict parser) with the
+/// parser's own reader, `JSONScanner`, so strings unescape and numbers convert exactly as in the
+/// tree and the bytes equal those of the tree path (tested against swift-protobuf). It writes
+/// through pointers: no reference counting, no allocation per event. `Fuzz/otlp` runs it under
+/// AddressSanitizer against swift-protobuf-free checks of its output.
 struct EventTranscoder {
-    struct Malformed: Error, CustomStringConvertible {
-        let offset: Int
-        let reason: String
-        var description: String { "\(reason) at byte \(offset + 1)" }
-    }
+    /// What the text could not be read as: where, and why.
+    typealias Malformed = JSONParseError
 
     /// The members the record needs besides its body, by slot: the event's own (the first six
     /// become attributes, in `OTLPLogs.recordAttributes` order, then its two times), then the
@@ -135,7 +127,7 @@ private struct Transcoding {
     typealias Malformed = EventTranscoder.Malformed
     typealias Context = EventTranscoder.Context
 
-    var text: EventText
+    var text: JSONScanner
     var out: WireWriter
     /// Per slot, the captured string: its bounds in the text, or (when it had escapes) a
     /// negative start -1 - offset into `unescaped` and its length; Int.min when absent.
@@ -143,11 +135,9 @@ private struct Transcoding {
     var unescaped: [UInt8] = []
 
     init(text: UnsafePointer<UInt8>, count: Int, into out: WireWriter) {
-        self.text = EventText(text, count: count)
+        self.text = JSONScanner(text, count: count)
         self.out = out
     }
-
-    func malformed(_ reason: String) -> Malformed { text.malformed(reason) }
 
     func withCaptured<R>(_ slot: Int, _ use: (UnsafeBufferPointer<UInt8>?) -> R) -> R {
         unescaped.withUnsafeBufferPointer { use(captured(slot, unescaped: $0)) }
@@ -163,7 +153,7 @@ private struct Transcoding {
 
     mutating func record() throws(Malformed) {
         text.skipWhitespace()
-        guard text.p < text.end, text.p.pointee == UInt8(ascii: "{") else { throw malformed("an event is a JSON object") }
+        guard text.p < text.end, text.p.pointee == UInt8(ascii: "{") else { throw text.error("an event is a JSON object") }
         let record = out.begin(0x12, keep: 2)  // ScopeLogs.log_records
         let timeAt = out.count
         out.fixed64(0x09, 0, always: true)  // LogRecord.time_unix_nano, set once valid_to is read
@@ -171,7 +161,7 @@ private struct Transcoding {
         try value(depth: 0, context: .top)
         out.end(body)
         text.skipWhitespace()
-        guard text.p == text.end else { throw malformed("unexpected data after the event") }
+        guard text.p == text.end else { throw text.error("unexpected data after the event") }
         guard !out.overflowed else { return }  // members may have gone uncaptured: tried again with more room
         let validTo = try time(EventTranscoder.validTo)
         if validTo != 0 { out.setFixed64(at: timeAt, validTo) } else { out.remove(from: timeAt, to: timeAt + 9) }  // proto3 leaves a zero out
@@ -204,18 +194,18 @@ private struct Transcoding {
 
     /// Writes the value at the reader as an AnyValue's content.
     mutating func value(depth: Int, context: Context) throws(Malformed) {
-        guard text.p < text.end else { throw malformed("a value is missing") }
+        guard text.p < text.end else { throw text.error("a value is missing") }
         switch text.p.pointee {
         case UInt8(ascii: "{"):
             // As JSONParser counts: the containers around a value, up to its maximum.
-            guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
-            guard depth < JSONParser.maximumDepth else { throw malformed("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
             text.p += 1
             try array(depth: depth)
-        case EventText.quote:
+        case JSONScanner.quote:
             let string = try text.scanString()
             try writeString(0x0A, string, always: true)  // AnyValue.string_value
         case UInt8(ascii: "t"):
@@ -250,7 +240,7 @@ private struct Transcoding {
                 (slot, inner) = EventTranscoder.member(key.escapes ? out.last(keyLength) : key.bytes, in: context)
             }
             let member = out.begin(0x12, keep: keep)  // KeyValue.value
-            if slot >= 0, first == EventText.quote {
+            if slot >= 0, first == JSONScanner.quote {
                 let string = try text.scanString()
                 let length = try writeString(0x0A, string, always: true)
                 if !string.escapes {
@@ -284,7 +274,7 @@ private struct Transcoding {
 
     /// Writes a scanned string as a length-delimited field and returns its length in bytes.
     @discardableResult
-    mutating func writeString(_ key: UInt8, _ string: EventText.Scanned, always: Bool) throws(Malformed) -> Int {
+    mutating func writeString(_ key: UInt8, _ string: JSONScanner.Scanned, always: Bool) throws(Malformed) -> Int {
         guard string.escapes else {
             out.string(key, string.bytes, always: always)
             return string.stop - string.start
@@ -294,10 +284,10 @@ private struct Transcoding {
         var at = string.start
         while at < string.stop {
             var run = at
-            while run < string.stop, run.pointee != EventText.backslash { run += 1 }
+            while run < string.stop, run.pointee != JSONScanner.backslash { run += 1 }
             out.bytes(UnsafeBufferPointer(start: at, count: run - at))
             guard run < string.stop else { break }
-            at = try text.unescape(run + 1, into: &out)
+            at = try text.unescape(run, into: &out)
         }
         let length = out.count - contentStart
         out.end(mark)

@@ -1,3 +1,5 @@
+import EmitContract
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -176,4 +178,10 @@ struct WireWriter {
         memmove(start + lower, start + upper, count - upper)
         cursor -= upper - lower
     }
+}
+
+/// Unescaped string bytes go straight into the record.
+extension WireWriter: JSONByteSink {
+    @inline(__always)
+    mutating func append(_ byte: UInt8) { self.byte(byte) }
 }

@@ -65,6 +65,20 @@ import Testing
         #expect(try JSONParser.parse("-0").integerValue == 0)
     }
 
+    /// Numbers convert as the standard library's correctly rounded conversion does, on both
+    /// sides of the exact path (15 significant digits, powers of ten to 22) and far from it.
+    @Test func numbersAreCorrectlyRounded() throws {
+        let texts = ["0", "-0", "-0.0", "0.1", "0.3", "32331.913", "123456789012345", "1234567890123456", "99999999999999999999",
+                     "0.000001234567890123", "1e22", "1e23", "1.5e-22", "1.5e-23", "123456789012345e10", "9007199254740993",
+                     "2.2250738585072011e-308", "4.9e-324", "1e-400", "1.7976931348623157e308", "0.1e1", "100e-2", "-12.5E+3",
+                     "0.00000000000000000000000000001", "1" + String(repeating: "0", count: 30) + "e-30"]
+        for text in texts {
+            let parsed = try #require(try JSONParser.parse(text).numberValue, "\(text)")
+            let reference = try #require(Double(text))
+            #expect(parsed.bitPattern == reference.bitPattern, "\(text): \(parsed) against \(reference)")
+        }
+    }
+
     @Test func objectsKeepDocumentOrder() throws {
         let value = try JSONParser.parse(#"{"z":1,"a":2,"m":3}"#)
         #expect(value.objectMembers.map(\.0) == ["z", "a", "m"])
