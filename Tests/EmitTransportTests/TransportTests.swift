@@ -326,6 +326,14 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         let refused = try emit(["outbox", "flush", "--to", "http://192.0.2.10:8786", "--token-file", token])
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("refusing plain HTTP"))
+        // TLS failures in words, not the TLS library's dump: a CA not given, a server without TLS.
+        try writeEvents(try makeEvents(1, run: "tls-words"), to: dir.file("one.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("one.jsonl")]).status == 0)
+        let untrusted = try emit(["outbox", "flush", "--to", "https://127.0.0.1:\(upstreamPort)", "--token-file", token, "--give-up-after", "1s"])
+        #expect(untrusted.stderr.contains("TLS failed: the server's certificate is not signed by a trusted CA"), "\(untrusted.stderr)")
+        let plain = try emit(["outbox", "flush", "--to", "https://127.0.0.1:\(relayPort)", "--token-file", token, "--give-up-after", "1s"])
+        #expect(plain.stderr.contains("TLS failed: the server did not answer in TLS"), "\(plain.stderr)")
+        #expect(!(untrusted.stderr + plain.stderr).contains("OPENSSL_internal"))
     }
 
     @Test func concurrentWritersLoseNothingAndAFullDiskIsLoud() throws {

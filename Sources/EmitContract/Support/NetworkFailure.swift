@@ -18,11 +18,29 @@ public enum NetworkFailure {
         }
         if lowered.contains("network is unreachable") || lowered.contains("errno: 101") { return "network unreachable" }
         if lowered.contains("no route to host") || lowered.contains("errno: 113") { return "no route to host" }
-        if lowered.contains("certificate") || lowered.contains("handshake") || lowered.contains("ssl") {
-            return "TLS failed (\(text)); check the CA file"
-        }
+        if lowered.contains("certificate") || lowered.contains("handshake") || lowered.contains("ssl") { return "TLS failed: " + tls(text) }
         if lowered.contains("remoteconnectionclosed") || lowered.contains("connection reset") { return "the connection was closed by the other side" }
         return text
+    }
+
+    /// A TLS library's failure ("handshakeFailed(NIOSSL.BoringSSLError.sslError([Error: 268435581
+    /// error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …]))") as its cause.
+    static func tls(_ text: String) -> String {
+        let lowered = text.lowercased()
+        if lowered.contains("wrong_version_number") || lowered.contains("http_request") {
+            return "the server did not answer in TLS (is it plain HTTP? then use http://)"
+        }
+        if lowered.contains("certificate_verify_failed") || lowered.contains("self signed") || lowered.contains("unable to get local issuer") {
+            return "the server's certificate is not signed by a trusted CA; give the CA that signed it (--ca-file; for a BMC --redfish-ca-file, or ca_file in a facility configuration)"
+        }
+        if lowered.contains("failedtovalidatehostname") { return "the server's certificate is not for this host name or address" }
+        if lowered.contains("certificate_expired") || lowered.contains("has expired") { return "the server's certificate has expired" }
+        // Otherwise BoringSSL's reason, the word after "OPENSSL_internal:", without the rest.
+        if let marker = text.range(of: "OPENSSL_internal:") {
+            let reason = text[marker.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !reason.isEmpty { return reason.lowercased().replacingOccurrences(of: "_", with: " ") }
+        }
+        return "the handshake failed; check the server's certificate and the CA file"
     }
 
     /// A plain TCP connect to HOST:PORT within `timeout` seconds: nil when it connects, else
