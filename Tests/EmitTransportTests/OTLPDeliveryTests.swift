@@ -239,7 +239,7 @@ import Testing
         for _ in 0..<200 {
             try await Task.sleep(nanoseconds: 50_000_000)
             delivered = try outbox.counts().delivered
-            kept = flusher.keptOTLPWriters
+            kept = flusher.keptRequestMemory
             if delivered == events.count, kept == 0 { break }
         }
         running.cancel()
@@ -247,7 +247,7 @@ import Testing
         await flusher.shutdown()
         #expect(delivered == events.count)
         #expect(try lines(out).count == events.count)
-        #expect(kept == 0, "\(kept) request writers still held while idle")
+        #expect(kept == 0, "\(kept) request bodies still held while idle")
     }
 
     /// The collector killed mid-flush and started again: every event arrives and the outbox marks

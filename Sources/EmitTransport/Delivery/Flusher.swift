@@ -97,10 +97,12 @@ public final class Flusher: Sendable {
     public let options: FlushOptions
     private let client: HTTPClient
     private let log: @Sendable (String) -> Void
-    /// OTLP request writers and their bodies' memory, reused from one batch to the next.
-    private let otlpWriters = Mutex<[(writer: OTLPRequestWriter, body: ByteBuffer)]>([])
-    /// How many writers are kept (tests).
-    var keptOTLPWriters: Int { otlpWriters.withLock { $0.count } }
+    /// Request bodies' memory (and OTLP's writers), reused from one batch to the next: a body is
+    /// megabytes, and fresh memory of that size costs the kernel more to hand out (zeroed pages,
+    /// a fault each) than copying the events into it costs.
+    private let requestMemory = Mutex<[(writer: OTLPRequestWriter, body: ByteBuffer)]>([])
+    /// How many request bodies are kept (tests).
+    var keptRequestMemory: Int { requestMemory.withLock { $0.count } }
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -168,7 +170,7 @@ public final class Flusher: Sendable {
                     if options.follow, outcome.gaveUp == nil {
                         // Idle: the request memory kept for a backlog (megabytes a writer) goes
                         // back, so a long-lived agent or relay does not hold it between bursts.
-                        otlpWriters.withLock { $0.removeAll() }
+                        requestMemory.withLock { $0.removeAll() }
                         try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
                         cursor = 0  // pick up anything still pending, in order
                         continue
@@ -274,36 +276,32 @@ public final class Flusher: Sendable {
     }
 
     private func send(_ batch: [EventDatabase.Stored]) async throws -> (status: Int, body: [UInt8], contentType: String?, retryAfter: Double?) {
-        var buffer = ByteBuffer()
         var request = HTTPClientRequest(url: options.endpoint.absoluteString)
         request.method = .POST
         if let token = options.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in options.headers { request.headers.replaceOrAdd(name: name, value: value) }
+        var (writer, body) = requestMemory.withLock { $0.popLast() } ?? (OTLPRequestWriter(), ByteBuffer())
+        defer { requestMemory.withLock { if $0.count < options.maxInFlight { $0.append((writer, body)) } } }
         switch options.deliveryProtocol {
         case .emit:
-            buffer.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
+            body.clear()
+            body.reserveCapacity(batch.reduce(0) { $0 + $1.body.utf8.count + 1 })
             for stored in batch {
-                buffer.writeString(stored.body)
-                buffer.writeInteger(UInt8(ascii: "\n"))
+                body.writeString(stored.body)
+                body.writeInteger(UInt8(ascii: "\n"))
             }
             request.headers.replaceOrAdd(name: "Content-Type", value: IngestProtocol.contentType)
         case .otlp:
-            var (writer, body) = otlpWriters.withLock { $0.popLast() } ?? (OTLPRequestWriter(), ByteBuffer())
-            defer { otlpWriters.withLock { if $0.count < options.maxInFlight { $0.append((writer, body)) } } }
             try writer.write(batch.map(\.body), encoding: options.otlpEncoding, into: &body)
             request.headers.replaceOrAdd(name: "Content-Type", value: options.otlpEncoding.contentType)
-            if !options.gzip {
-                request.body = .bytes(body)
-                defer { request.body = nil }  // the body's only owner again once sent, so its memory is reused
-                return try await execute(request)
-            }
-            buffer = body
         }
         if options.gzip {
-            buffer = try buffer.compress(with: .gzip())
+            request.body = .bytes(try body.compress(with: .gzip()))
             request.headers.add(name: "Content-Encoding", value: "gzip")
+            return try await execute(request)
         }
-        request.body = .bytes(buffer)
+        request.body = .bytes(body)
+        defer { request.body = nil }  // the body's only owner again once sent, so its memory is reused
         return try await execute(request)
     }
 
