@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Insert rate and bytes written for candidate outbox layouts, with Python's sqlite3 alone.
 
-usage: sqlite_layouts.py LAYOUT EVENTS BATCH [--page-size N] [--checkpoint-pages N]
+usage: sqlite_layouts.py LAYOUT EVENTS BATCH [--page-size N] [--checkpoint-pages N] [--extra-bytes N]
   LAYOUT: text   (unique index on the 64-character event_id: the stop-7 layout)
           blob   (unique index on the 32-byte id)
           prefix (index on the id's first 64 bits as an integer: the v2 layout)
           noindex
 Reads the first EVENTS lines of bench-data/mixed-1000000.jsonl (Benchmarks/validate/generate.py),
 inserts them in transactions of BATCH rows (WAL, synchronous=FULL, 32 MiB cache) and prints
-events/s and the process's write_bytes from /proc.
+events/s and the process's write_bytes from /proc. --extra-bytes N stores N more bytes with each
+event (a second encoding kept beside the text: OTLP's record is 1107 bytes for these events).
 """
 import argparse, os, sqlite3, tempfile, time
 
@@ -18,6 +19,7 @@ parser.add_argument("events", type=int)
 parser.add_argument("batch", type=int)
 parser.add_argument("--page-size", type=int, default=4096)
 parser.add_argument("--checkpoint-pages", type=int, default=1000)
+parser.add_argument("--extra-bytes", type=int, default=0)
 parser.add_argument("--data", default="bench-data/mixed-1000000.jsonl")
 args = parser.parse_args()
 
@@ -37,7 +39,7 @@ db.execute("PRAGMA synchronous=FULL")
 db.execute("PRAGMA cache_size=-32768")
 db.execute(f"PRAGMA wal_autocheckpoint={args.checkpoint_pages}")
 key_type, unique = {"text": ("TEXT", "UNIQUE"), "blob": ("BLOB", "UNIQUE"), "prefix": ("INTEGER", ""), "noindex": ("TEXT", "")}[args.layout]
-db.execute(f"CREATE TABLE events(seq INTEGER PRIMARY KEY, id_key {key_type} NOT NULL {unique}, event_id TEXT NOT NULL, body TEXT NOT NULL, added_at REAL NOT NULL)")
+db.execute(f"CREATE TABLE events(seq INTEGER PRIMARY KEY, id_key {key_type} NOT NULL {unique}, event_id TEXT NOT NULL, body TEXT NOT NULL, added_at REAL NOT NULL, extra BLOB)")
 if args.layout == "prefix":
     db.execute("CREATE INDEX events_id_key ON events(id_key)")
 key = {
@@ -46,16 +48,17 @@ key = {
     "prefix": lambda i: int.from_bytes(bytes.fromhex(i[:16]), "big", signed=True),
 }[args.layout]
 
+extra = os.urandom(args.extra_bytes) if args.extra_bytes else None
 start = time.time()
 now = start
 for first in range(0, args.events, args.batch):
     db.execute("BEGIN")
-    db.executemany("INSERT INTO events(id_key, event_id, body, added_at) VALUES (?, ?, ?, ?)",
-                   ((key(ids[i]), ids[i], lines[i], now) for i in range(first, min(args.events, first + args.batch))))
+    db.executemany("INSERT INTO events(id_key, event_id, body, added_at, extra) VALUES (?, ?, ?, ?, ?)",
+                   ((key(ids[i]), ids[i], lines[i], now, extra) for i in range(first, min(args.events, first + args.batch))))
     db.execute("COMMIT")
 elapsed = time.time() - start
 written = next(int(l.split()[1]) for l in open(f"/proc/{os.getpid()}/io") if l.startswith("write_bytes"))
-print(f"{args.layout} events={args.events} batch={args.batch} page={args.page_size} checkpoint={args.checkpoint_pages}: "
+print(f"{args.layout} events={args.events} batch={args.batch} page={args.page_size} checkpoint={args.checkpoint_pages} extra={args.extra_bytes}: "
       f"{elapsed:.2f} s, {args.events / elapsed:,.0f} events/s, {written / 1e9:.2f} GB written")
 db.close()
 for name in os.listdir(folder): os.remove(os.path.join(folder, name))
