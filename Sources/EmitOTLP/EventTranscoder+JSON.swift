@@ -120,13 +120,10 @@ private struct JSONTranscoding {
         guard !text.atEnd else { throw text.error("a value is missing") }
         switch text.p.pointee {
         case UInt8(ascii: "{"):
-            // As JSONParser counts: the containers around a value, up to its maximum.
-            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
-            text.p += 1
+            try text.enter(depth: depth)
             try object(depth: depth, context: context)
         case UInt8(ascii: "["):
-            guard depth < JSONParser.maximumDepth else { throw text.error("nesting deeper than \(JSONParser.maximumDepth)") }
-            text.p += 1
+            try text.enter(depth: depth)
             try array(depth: depth)
         case JSONScanner.quote:
             try string(text.scanString())

@@ -52,8 +52,12 @@ private struct Reader {
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
         let first = try scanner.valueAhead()
         switch first {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
-        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "{"):
+            try scanner.enter(depth: depth)
+            return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["):
+            try scanner.enter(depth: depth)
+            return try parseArray(depth: depth + 1)
         case JSONScanner.quote: return .string(try string(scanner.scanString()))
         case UInt8(ascii: "t"): try scanner.literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try scanner.literal("false"); return .bool(false)
@@ -64,9 +68,8 @@ private struct Reader {
         }
     }
 
+    /// An object's members, after its `{`; `depth` counts the containers it is one of.
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= JSONParser.maximumDepth else { throw scanner.error("nesting deeper than \(JSONParser.maximumDepth)") }
-        scanner.p += 1
         var members: [(String, JSONValue)] = []
         if scanner.closesAtOnce(UInt8(ascii: "}")) { return .object(members) }
         repeat {
@@ -81,9 +84,8 @@ private struct Reader {
         return .object(members)
     }
 
+    /// An array's items, after its `[`.
     mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= JSONParser.maximumDepth else { throw scanner.error("nesting deeper than \(JSONParser.maximumDepth)") }
-        scanner.p += 1
         var elements: [JSONValue] = []
         if scanner.closesAtOnce(UInt8(ascii: "]")) { return .array(elements) }
         repeat {

@@ -45,6 +45,14 @@ public struct JSONScanner {
         p += count
     }
 
+    /// Steps over the opening bracket of a container at the reader, refusing one nested deeper
+    /// than `JSONParser.maximumDepth`; `depth` counts the containers around it.
+    @inlinable
+    public mutating func enter(depth: Int) throws(JSONParseError) {
+        guard depth < JSONParser.maximumDepth else { throw error("nesting deeper than \(JSONParser.maximumDepth)") }
+        p += 1
+    }
+
     /// After a container's opening bracket: whether it closes at once (the `closing` bracket read).
     @inlinable
     public mutating func closesAtOnce(_ closing: UInt8) -> Bool {
