@@ -117,8 +117,7 @@ private struct JSONTranscoding {
 
     /// Writes the value at the reader as an AnyValue.
     mutating func value(depth: Int, context: EventTranscoder.Context) throws(Malformed) {
-        guard !text.atEnd else { throw text.error("a value is missing") }
-        switch text.p.pointee {
+        switch try text.valueAhead() {
         case UInt8(ascii: "{"):
             try text.enter(depth: depth)
             try object(depth: depth, context: context)

@@ -194,8 +194,7 @@ private struct Transcoding {
 
     /// Writes the value at the reader as an AnyValue's content.
     mutating func value(depth: Int, context: Context) throws(Malformed) {
-        guard text.p < text.end else { throw text.error("a value is missing") }
-        switch text.p.pointee {
+        switch try text.valueAhead() {
         case UInt8(ascii: "{"):
             try text.enter(depth: depth)
             try object(depth: depth, context: context)
