@@ -29,6 +29,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         // BER for SNMP messages (already built for the TLS stack, so it costs no build time).
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
+        // The daemons (agent, receiver, following flush) composed as services with graceful
+        // shutdown on SIGTERM/SIGINT (already built for Hummingbird, so it costs no build time).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // The Logger those services and the HTTP server take (already built with them).
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
     ],
     targets: [
         // The v1 event contract: types, vocabularies, strict JSON, RFC 8785, validator, builders,
@@ -76,6 +81,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The node agent: one continuous sampler for every open run, its control API on a Unix
@@ -90,6 +96,7 @@ let package = Package(
                 // /metrics for Prometheus.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -104,6 +111,8 @@ let package = Package(
                 "EmitCampus",
                 "EmitAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Repository paths, temporary trees and process running shared by the test targets.

@@ -295,6 +295,24 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends `signal` and waits up to `seconds` for the process to end; false if it did not.
+    public func stop(with signal: Int32 = SIGTERM, seconds: Double = 30) -> Bool {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        return !process.isRunning
+    }
+
+    /// Waits up to `seconds` until the log has `count` lines containing `text`.
+    public func waitForOutput(_ text: String, count: Int = 1, seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if output.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
     public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 }
 

@@ -1,6 +1,9 @@
 import EmitContract
 import EmitTestSupport
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Testing
 @testable import EmitTransport
@@ -211,6 +214,64 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(ids.count == 6000)
         #expect(Set(ids) == Set(events.map(\.eventID)))
         #expect(try status()["pending"] == .number(0))
+    }
+
+    /// SIGTERM stops a flush once the batches on the wire are answered: they are marked, the
+    /// rest stay pending, and the next flush sends each of those once and nothing again.
+    @Test func aTerminatedFlushFinishesTheBatchesOnTheWireAndSendsNothingTwice() throws {
+        defer { dir.remove() }
+        let events = try makeEvents(30, run: "term")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, upstreamPort) = try startReceiver()
+        defer { receiver.kill9() }
+        let proxyPort = try StaticHTTPServer.freePort()
+        let python = try #require(Programs.which("python3"))
+        // Four batches of five go at once (the flush keeps four on the wire); each waits 2 s.
+        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "slow,slow,slow,slow"],
+                                          log: dir.file("proxy.log"))
+        defer { proxy.kill9() }
+        #expect(proxy.waitForPort(proxyPort))
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--batch", "5"],
+                                          environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
+        defer { flush.kill9() }
+        #expect(proxy.waitForOutput("POST", count: 4), "\(proxy.output)")
+        #expect(flush.stop(with: SIGTERM), "the flush did not stop: \(flush.output)")
+        #expect(flush.process.terminationReason == .exit, "ended by the signal itself: \(flush.output)")
+        #expect(flush.process.terminationStatus == 3, "\(flush.output)")
+        #expect(flush.output.contains("20 delivered"), "\(flush.output)")
+        #expect(flush.output.contains("10 pending (stopped by a signal"), "\(flush.output)")
+        #expect(storedIDs(port: upstreamPort).count == 20)
+        #expect(try status()["pending"] == .number(10))
+        let rest = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(upstreamPort)", "--token-file", token])
+        #expect(rest.status == 0, "\(rest.stderr)")
+        #expect(rest.stderr.contains("10 delivered (0 already held by the receiver)"), "\(rest.stderr)")
+        let ids = storedIDs(port: upstreamPort)
+        #expect(ids.count == 30 && Set(ids) == Set(events.map(\.eventID)))
+    }
+
+    /// A receiver that never answers does not hold a stop: past the grace period the batch is
+    /// left unanswered and stays pending.
+    @Test func aTerminatedFlushDoesNotWaitForeverOnAReceiverThatNeverAnswers() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(10, run: "stall"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, upstreamPort) = try startReceiver()
+        defer { receiver.kill9() }
+        let proxyPort = try StaticHTTPServer.freePort()
+        let python = try #require(Programs.which("python3"))
+        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "stall"],
+                                          log: dir.file("proxy.log"))
+        defer { proxy.kill9() }
+        #expect(proxy.waitForPort(proxyPort))
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token],
+                                          environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
+        defer { flush.kill9() }
+        #expect(proxy.waitForOutput("POST"), "\(proxy.output)")
+        #expect(flush.stop(with: SIGTERM, seconds: 30), "the stop waited on the receiver: \(flush.output)")
+        #expect(flush.process.terminationReason == .exit && flush.process.terminationStatus == 3, "\(flush.output)")
+        #expect(flush.output.contains("stopped"), "\(flush.output)")
+        #expect(try status()["pending"] == .number(10))
     }
 
     @Test func receiverDownThenUpAndFaultsInTheWayStillDeliverOnce() throws {

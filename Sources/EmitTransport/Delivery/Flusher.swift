@@ -85,6 +85,8 @@ public struct FlushOutcome: Sendable {
     public var rejected = 0
     public var pending = 0
     public var gaveUp: String?
+    /// Asked to finish (`finishInFlight`) before the outbox was empty.
+    public var stopped = false
 }
 
 /// Delivers pending outbox events in batches. A batch is marked only after the receiver answered
@@ -103,6 +105,9 @@ public final class Flusher: Sendable {
     private let requestMemory = Mutex<[(writer: OTLPRequestWriter, body: ByteBuffer)]>([])
     /// How many request bodies are kept (tests).
     var keptRequestMemory: Int { requestMemory.withLock { $0.count } }
+    /// Set by `finishInFlight`: nothing new is sent and nothing waited for.
+    private let finishing = Mutex(false)
+    private var isFinishing: Bool { finishing.withLock { $0 } }
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -123,6 +128,13 @@ public final class Flusher: Sendable {
         try? await client.shutdown()
     }
 
+    /// Asks `run` to send no new batch, begin no wait (backoff, polling), and return once the
+    /// batches on the wire are answered and marked: a stop that leaves nothing sent without its
+    /// answer recorded (such a batch would go again, and a collector would hold it twice).
+    public func finishInFlight() {
+        finishing.withLock { $0 = true }
+    }
+
     /// One batch on its way: the events and what happened to the request.
     private enum Attempt: Sendable {
         case answered(batch: [EventDatabase.Stored], status: Int, body: [UInt8], contentType: String?, retryAfter: Double?)
@@ -141,7 +153,7 @@ public final class Flusher: Sendable {
             while true {
                 // Keep up to `maxInFlight` batches on the wire: the receiver's durable write of
                 // one overlaps the next request. Batches are disjoint ranges of seq.
-                while inFlight < options.maxInFlight, outcome.gaveUp == nil {
+                while inFlight < options.maxInFlight, outcome.gaveUp == nil, !isFinishing {
                     let batch: [EventDatabase.Stored]
                     if let again = retry.popLast() { batch = again } else {
                         batch = try outbox.pending(limit: batchSize, after: cursor)
@@ -167,11 +179,11 @@ public final class Flusher: Sendable {
                     }
                 }
                 if inFlight == 0 {
-                    if options.follow, outcome.gaveUp == nil {
+                    if options.follow, outcome.gaveUp == nil, !isFinishing {
                         // Idle: the request memory kept for a backlog (megabytes a writer) goes
                         // back, so a long-lived agent or relay does not hold it between bursts.
                         requestMemory.withLock { $0.removeAll() }
-                        try await Task.sleep(nanoseconds: UInt64(options.pollInterval * 1e9))
+                        try await pause(options.pollInterval)
                         cursor = 0  // pick up anything still pending, in order
                         continue
                     }
@@ -242,7 +254,16 @@ public final class Flusher: Sendable {
             }
         }
         outcome.pending = try outbox.counts().pending
+        outcome.stopped = isFinishing && outcome.pending > 0
         return outcome
+    }
+
+    /// Waits `seconds`, or less once asked to finish.
+    private func pause(_ seconds: Double) async throws {
+        let until = ContinuousClock.now + .nanoseconds(Int64(seconds * 1e9))
+        while !isFinishing, ContinuousClock.now < until {
+            try await Task.sleep(for: min(.milliseconds(50), until - .now))
+        }
     }
 
     /// Marks a batch answered: its rejected events kept with their codes, the rest delivered.
@@ -271,8 +292,9 @@ public final class Flusher: Sendable {
         var delay = base * Double.random(in: 0.5..<1.5)
         if let retryAfter { delay = min(max(0, retryAfter), max(0, options.giveUpAfter - Date().timeIntervalSince(since)) + 0.01) }
         attempt += 1
+        guard !isFinishing else { return }  // the batch stays pending for the next start
         log(String(format: "delivery failed (%@); retrying in %.2f s", reason, delay))
-        try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        try await pause(delay)
     }
 
     private func send(_ batch: [EventDatabase.Stored]) async throws -> (status: Int, body: [UInt8], contentType: String?, retryAfter: Double?) {

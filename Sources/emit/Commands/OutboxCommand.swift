@@ -2,6 +2,7 @@ import ArgumentParser
 import EmitContract
 import EmitTransport
 import Foundation
+import ServiceLifecycle
 
 struct OutboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -206,8 +207,12 @@ struct OutboxFlush: AsyncParsableCommand {
             --give-up-after. Plain HTTP is refused to a non-loopback host unless \
             --allow-insecure-http.
 
-            Exit 0 when nothing is left pending, 1 when some were rejected, 3 when events remain \
-            pending after giving up, 2 on a usage or authorization error.
+            SIGTERM or SIGINT stops the flush once the batches on the wire are answered, within \
+            8 s (one still unanswered then stays pending and goes with the next flush).
+
+            Exit 0 when nothing is left pending (or --follow was stopped by a signal), 1 when some \
+            were rejected, 3 when events remain pending after giving up or a signal, 2 on a usage \
+            or authorization error.
             """
     )
 
@@ -266,20 +271,27 @@ struct OutboxFlush: AsyncParsableCommand {
         options.connectTimeout = try Durations.seconds(connectTimeout, flag: "--connect-timeout")
         options.requestTimeout = try Durations.seconds(requestTimeout, flag: "--request-timeout")
         let flusher = try Flusher(outbox: try outbox.open(mustExist: true), options: options, log: { Console.error("emit outbox flush: \($0)") })
+        // A service, so that SIGTERM or SIGINT stops it once the batches on the wire are answered.
+        let delivery = DeliveryService(flusher)
         let outcome: FlushOutcome
         do {
-            outcome = try await flusher.run()
-            await flusher.shutdown()
+            try await Daemon.run("emit-outbox-flush", [.init(service: delivery, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "delivery")])
+            guard case .success(let ended)? = delivery.outcome else { throw CancellationError() }
+            outcome = ended
         } catch let error as FlushError {
-            await flusher.shutdown()
             throw CommandFailure.usage("outbox flush: \(error)")
+        } catch is CancellationError {
+            throw CommandFailure(exitCode: 3, message: "outbox flush: stopped by a signal before the receiver answered; what was on the wire stays pending for the next flush")
         } catch {
-            await flusher.shutdown()
             throw CommandFailure(exitCode: 3, message: "outbox flush: \(error)")
         }
         // A collector does not say what it held already (OTLP is at-least-once; sinks deduplicate).
         let held = options.deliveryProtocol == .emit ? " (\(outcome.duplicates) already held by the receiver)" : ""
-        Console.error("emit outbox flush: \(outcome.delivered) delivered\(held), \(outcome.rejected) rejected, \(outcome.pending) pending")
+        let stopped = outcome.stopped ? " (stopped by a signal; they go with the next flush)" : ""
+        Console.error("emit outbox flush: \(outcome.delivered) delivered\(held), \(outcome.rejected) rejected, \(outcome.pending) pending\(stopped)")
+        if outcome.stopped, !follow {
+            throw CommandFailure(exitCode: 3, message: "outbox flush: stopped before the outbox was empty")
+        }
         if let reason = outcome.gaveUp, outcome.pending > 0 {
             throw CommandFailure(exitCode: 3, message: "outbox flush: \(reason)")
         }

@@ -4,8 +4,8 @@
 usage: fault_proxy.py LISTEN_PORT UPSTREAM_PORT FAULTS
 FAULTS is a comma-separated script applied to successive POST requests, then everything is
 forwarded: a status ("503", "429") answers it, with "raN" after it ("503ra1") also a Retry-After
-of N seconds; "drop" closes the connection without an answer, "slow" waits 2 s then forwards,
-"ok" forwards. Prints "ready" when listening."""
+of N seconds; "drop" closes the connection without an answer, "slow" waits 2 s then forwards, "stall" 60 s,
+"ok" forwards. Prints "ready" when listening, and "POST N FAULT" as each POST arrives."""
 import http.client
 import http.server
 import sys
@@ -43,7 +43,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         with lock:
             n = count["n"]
             count["n"] += 1
-        fault = script[n] if n < len(script) else "ok"
+            fault = script[n] if n < len(script) else "ok"
+            sys.stdout.write("POST %d %s\n" % (n, fault))  # one line each (tests wait on them)
+            sys.stdout.flush()
         if fault[:3].isdigit():
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(int(fault[:3]))
@@ -57,6 +59,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         else:
             if fault == "slow":
                 time.sleep(2)
+            elif fault == "stall":
+                time.sleep(60)
             self.forward("POST")
 
     def do_GET(self):
