@@ -2,6 +2,7 @@ import EmitContract
 import EmitMeters
 import EmitSessions
 import Foundation
+import ServiceLifecycle
 
 /// How the node agent runs.
 public struct AgentConfiguration: Sendable {
@@ -130,6 +131,20 @@ public final class Agent: @unchecked Sendable {
         writerDone.wait()
         sampler.stop()
         try? checkpoint()
+    }
+
+    /// The agent's sampling as a service of its daemon. The agent is started before the
+    /// services run (the socket takes requests as soon as it listens); this service stops it,
+    /// after a last checkpoint, when the daemon shuts down: listed first, it is the last to stop.
+    public struct Sampling: Service {
+        let agent: Agent
+
+        public init(_ agent: Agent) { self.agent = agent }
+
+        public func run() async {
+            try? await gracefulShutdown()  // returns on a graceful shutdown, throws when cancelled: stopped either way
+            agent.stop()
+        }
     }
 
     /// With no run open and nothing unsynced, the sampler's checkpoint serves only the devices'

@@ -4,6 +4,7 @@ import EmitOTLP
 import Foundation
 import NIOCore
 import NIOSSL
+import ServiceLifecycle
 
 /// Where `emit agent --otlp-metrics-to` pushes each device's cumulative energy.
 public struct OTLPMetricsTarget: Sendable {
@@ -22,7 +23,7 @@ public struct OTLPMetricsTarget: Sendable {
 /// Pushes OTLP metrics every interval. A failed push loses nothing (the next one carries the
 /// cumulative totals), so it is said once, not retried: once when it begins failing, once when
 /// it works again.
-public final class AgentMetricsPusher: Sendable {
+public final class AgentMetricsPusher: Service {
     private let agent: Agent
     private let target: OTLPMetricsTarget
     private let client: HTTPClient
@@ -44,6 +45,8 @@ public final class AgentMetricsPusher: Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// Pushes every interval until cancelled; a graceful shutdown ends the wait, and one last
+    /// push carries the final totals.
     public func run() async {
         var failing: String?
         while !Task.isCancelled {
@@ -58,7 +61,8 @@ public final class AgentMetricsPusher: Sendable {
                 if failing != reason { log("metrics push to \(target.url.absoluteString) failed: \(reason) (the next push carries the totals)") }
                 failing = reason
             }
-            try? await Task.sleep(nanoseconds: UInt64(target.interval * 1e9))
+            if Task.isShuttingDownGracefully { break }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(self.target.interval * 1e9)) }
         }
         try? await client.shutdown()
     }

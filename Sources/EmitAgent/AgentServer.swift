@@ -4,6 +4,7 @@ import EmitSessions
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,7 @@ public struct AgentSocket: Sendable {
 /// (fsynced every interval); requests read in one turn of the loop share one write
 /// (LoopCommitter). The caller's uid is the kernel's word (SO_PEERCRED), never the request's:
 /// only a run's uid or root may read or end it.
-public final class AgentServer: Sendable {
+public final class AgentServer: Service {
     public static let maxBodyBytes = 64 << 10
 
     private let group: MultiThreadedEventLoopGroup
@@ -85,11 +86,11 @@ public final class AgentServer: Sendable {
         }
     }
 
-    /// Serves until cancelled, then closes the socket.
+    /// Serves until cancelled or shut down gracefully, then closes the socket.
     public func run() async throws {
-        try await withTaskCancellationHandler {
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
-        } onCancel: {
+        } onCancelOrGracefulShutdown: { [channel] in
             channel.close(promise: nil)
         }
         try await group.shutdownGracefully()

@@ -158,6 +158,65 @@ import Glibc
         #expect(event.json["labels"]?["partition"] == .string("gpu"))
     }
 
+    /// SIGTERM (systemd's stop) stops the agent as its help says: a last checkpoint after the
+    /// signal, the socket removed, exit 0; the open run survives and ends exactly after a restart.
+    @Test func aTerminatedAgentCheckpointsLastRemovesItsSocketAndItsRunSurvives() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        var agent = try node.startAgent()
+        defer { agent.kill9() }
+        #expect(try node.emit(["agent", "begin", "--run-id", "across-a-stop", "--devices", "0"], as: "nobody").status == 0)
+        usleep(400_000)
+        let signalled = Date().timeIntervalSince1970
+        #expect(agent.stop(with: SIGTERM), "the agent did not stop: \(agent.output)")
+        #expect(agent.process.terminationReason == .exit && agent.process.terminationStatus == 0, "\(agent.output)")
+        #expect(!FileManager.default.fileExists(atPath: node.socket), "the socket is removed")
+        // Killed by the signal, nothing would be written after it.
+        let written = ["1", "2"].compactMap { name -> Double? in
+            var info = stat()
+            guard stat(node.dir.file("home/agent-sampler.\(name)"), &info) == 0 else { return nil }
+            return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+        }
+        #expect((written.max() ?? 0) >= signalled, "a checkpoint written after the signal: \(written) against \(signalled)")
+        usleep(500_000)  // the GPU works on while no agent watches
+        agent = try node.startAgent()
+        let ended = try node.emit(["agent", "end", "--run-id", "across-a-stop", "--out", "-"], as: "nobody")
+        #expect(ended.status == 0, "\(ended.stderr)")
+        let event = try #require(try events(ended.stdout).first { $0.deviceID == "GPU-aaaa" }, "\(ended.stdout)\(ended.stderr)")
+        #expect(abs(event.energyJoules / event.window.seconds - Self.watts) < Self.watts * 0.02, "\(event.energyJoules) J in \(event.window.seconds) s")
+        #expect(event.json["measurement"]?["counter_resets"] == .number(0))
+    }
+
+    /// Delivery that stops for good (a receiver refusing the token) is said, and the agent
+    /// meters on: its events stay in the outbox for a flush with the right token.
+    @Test func refusedDeliveryStopsDeliveryNotMetering() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let port = try StaticHTTPServer.freePort()
+        let token = try node.dir.write("token", "the-token\n"), wrong = try node.dir.write("wrong", "not-the-token\n")
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--listen", "127.0.0.1:\(port)", "--db", node.dir.file("received.sqlite"), "--token-file", token],
+                                             log: node.dir.file("receiver.log"))
+        defer { receiver.kill9() }
+        #expect(receiver.waitForPort(port), "\(receiver.output)")
+        let agent = try node.startAgent(["--to", "http://127.0.0.1:\(port)", "--token-file", wrong])
+        defer { agent.kill9() }
+        #expect(try node.emit(["agent", "begin", "--run-id", "refused", "--devices", "0"], as: "nobody").status == 0)
+        usleep(300_000)
+        #expect(try node.emit(["agent", "end", "--run-id", "refused"], as: "nobody").status == 0)
+        #expect(agent.waitForOutput("(delivery): stopped:"), "\(agent.output)")
+        #expect(agent.output.contains("401") && agent.output.contains("metering goes on"), "\(agent.output)")
+        // Still serving and metering.
+        #expect(try node.emit(["agent", "begin", "--run-id", "after", "--devices", "0"], as: "nobody").status == 0)
+        usleep(300_000)
+        let after = try node.emit(["agent", "end", "--run-id", "after", "--out", "-"], as: "nobody")
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(try events(after.stdout).contains { $0.deviceID == "GPU-aaaa" }, "\(after.stdout)")
+        let flushed = try node.emit(["outbox", "flush", "--outbox", node.dir.file("home/outbox.sqlite"), "--to", "http://127.0.0.1:\(port)", "--token-file", token])
+        #expect(flushed.status == 0 && !flushed.stderr.contains(" 0 delivered"), "the refused run's events were kept: \(flushed.stderr)")
+    }
+
     @Test func anotherUserIsRefusedAndEndingWithoutOutStoresInTheAgentsOutbox() throws {
         guard rootOrSkip() else { return }
         let node = try Node()

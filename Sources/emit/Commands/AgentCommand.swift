@@ -8,6 +8,7 @@ import EmitTransport
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import ServiceLifecycle
 #endif
 
 struct AgentCommand: ParsableCommand {
@@ -111,12 +112,15 @@ struct AgentServeCommand: AsyncParsableCommand {
         abstract: "Run the agent (the default subcommand).",
         discussion: """
             Listens on --socket (mode 0600, or 0660 with --socket-group). Refuses a socket another \
-            agent listens on and removes a stale one. Stops on SIGTERM or SIGINT after a last \
-            checkpoint; open runs survive in the state file.
+            agent listens on and removes a stale one. SIGTERM or SIGINT stops it gracefully \
+            within 8 s: the batches delivery has on the wire are answered and marked (one still \
+            unanswered then goes again at the next start), a last metrics push, then a last \
+            checkpoint. Open runs survive in the state file.
 
             Events of runs ended without --out go to the agent's outbox ($EMIT_HOME/outbox.sqlite); \
             with --to URL --token-file F they are delivered continuously (the flush of \
-            `emit outbox flush`: batches, backoff, exactly once at the receiver). \
+            `emit outbox flush`: batches, backoff, exactly once at the receiver); delivery refused \
+            for good (a wrong token) is logged and stops, metering goes on. \
             --metrics-listen HOST:PORT serves /metrics for Prometheus: hw_energy_joules_total per \
             device (hw_host_energy_joules_total for the BMC's node reading) and the agent's health.
             """
@@ -267,44 +271,49 @@ struct AgentServeCommand: AsyncParsableCommand {
             agent.stop()
             throw CommandFailure.usage(error.message)
         }
-        var flusher: Flusher?
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            // Shut down in reverse order: delivery, pushes and endpoints first, the sampling last.
+            .init(service: Agent.Sampling(agent), serviceName: "sampling"),
+            .init(service: server, serviceName: "socket"),
+        ]
+        if let metricsAddress {
+            let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
+                                                   scraped: { firstUse.used("metrics") },
+                                                   onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
+            services.append(.init(service: metrics, serviceName: "metrics"))
+        }
+        if let metricsTarget {
+            let pusher = AgentMetricsPusher(agent: agent, target: metricsTarget, log: { Console.error("emit agent (metrics): \($0)") })
+            services.append(.init(service: pusher, serviceName: "metrics push"))
+        }
         if let flushOptions {
+            let flusher: Flusher
             do { flusher = try Flusher(outbox: database, options: flushOptions, log: { Console.error("emit agent (delivery): \($0)") }) } catch {
                 agent.stop()
                 throw CommandFailure.usage("--to: \(error)")
             }
-        }
-        let delivery = flusher
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run() }
-                if let metricsAddress {
-                    let metrics = AgentMetrics.application(agent: agent, host: metricsAddress.host, port: metricsAddress.port, outboxPending: pending,
-                                                           scraped: { firstUse.used("metrics") },
-                                                           onRunning: { port in Console.error("emit agent: metrics on http://\(metricsAddress.host):\(port)/metrics") })
-                    group.addTask { try await metrics.runService() }
+            // Delivery that stops (refused credentials, a collector refusing for good) leaves
+            // the events in the outbox; metering goes on.
+            let delivery = DeliveryService(flusher) { ended in
+                switch ended {
+                case .failure(let error) where !(error is CancellationError):
+                    Console.error("emit agent (delivery): stopped: \(error); events stay in the outbox (emit outbox flush delivers them); metering goes on")
+                case .success(let outcome) where outcome.gaveUp != nil:
+                    Console.error("emit agent (delivery): stopped: \(outcome.gaveUp ?? ""); \(outcome.pending) events stay in the outbox; metering goes on")
+                default:
+                    break
                 }
-                if let metricsTarget {
-                    let pusher = AgentMetricsPusher(agent: agent, target: metricsTarget, log: { Console.error("emit agent (metrics): \($0)") })
-                    group.addTask { await pusher.run() }
-                }
-                if let delivery {
-                    group.addTask {
-                        do { _ = try await delivery.run() } catch is CancellationError {} catch {
-                            Console.error("emit agent (delivery): \(error)")
-                        }
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
             }
+            services.append(.init(service: delivery, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "delivery"))
+        }
+        do {
+            try await Daemon.run("emit-agent", services)
         } catch {
             agent.stop()
-            await flusher?.shutdown()
+            unlink(listening.path)
             throw CommandFailure.usage("agent: \(error)")
         }
-        agent.stop()
-        await flusher?.shutdown()
+        agent.stop()  // already stopped by its service; a no-op then
         unlink(listening.path)
     }
 

@@ -3,6 +3,7 @@ import EmitContract
 import EmitTransport
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,13 @@ struct ReceiveCommand: AsyncParsableCommand {
             --db exactly once. 401 without a valid token, 413 over --max-body, 400 for a body that \
             is not JSON Lines. GET /v1/events returns everything stored (same token); GET /healthz \
             answers ok. With --forward-to, accepted events also enter this host's outbox and are \
-            delivered upstream, so a site relay can collect from many nodes.
+            delivered upstream, so a site relay can collect from many nodes. A relay refused for \
+            good (a wrong upstream token) says so and keeps the events in the outbox; receiving \
+            goes on.
+
+            SIGTERM or SIGINT stops it gracefully within 8 s: no new requests, then the relay's \
+            batches on the wire are answered and marked (one still unanswered then goes again at \
+            the next start; the upstream receiver holds each event once).
 
             Without --token-file it refuses to start: anyone who reaches the port could store \
             events. --allow-unauthenticated lifts that on a loopback address only (tests, a \
@@ -115,24 +122,30 @@ struct ReceiveCommand: AsyncParsableCommand {
         let app = try Receiver.application(
             configuration: configuration, processor: IngestProcessor(store: store, forwardOutbox: forwardOutbox),
             onRunning: { bound in Console.error("emit receive: listening on \(scheme)://\(host):\(bound) (store \(store.path))") })
-        let relay = flusher
-        do { try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            if let relay {
-                group.addTask {
-                    do { _ = try await relay.run() } catch is CancellationError {} catch {
-                        Console.error("emit receive (relay): \(error)")
-                    }
+        // Shut down in reverse order: the server stops taking events first, then the relay
+        // finishes the batches it has on the wire.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let flusher {
+            // A relay that stops (refused credentials, a collector refusing for good) leaves the
+            // events in its outbox; the receiver goes on taking them.
+            let relay = DeliveryService(flusher) { ended in
+                switch ended {
+                case .failure(let error) where !(error is CancellationError):
+                    Console.error("emit receive (relay): stopped: \(error); events stay in the outbox \(flusher.outbox.path); receiving goes on")
+                case .success(let outcome) where outcome.gaveUp != nil:
+                    Console.error("emit receive (relay): stopped: \(outcome.gaveUp ?? ""); \(outcome.pending) events stay in the outbox \(flusher.outbox.path); receiving goes on")
+                default:
+                    break
                 }
             }
-            try await group.next()
-            group.cancelAll()
-        } } catch {
+            services.append(.init(service: relay, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "relay"))
+        }
+        services.append(.init(service: app, serviceName: "receiver"))
+        do { try await Daemon.run("emit-receive", services) } catch {
             await flusher?.shutdown()
             if !dbExisted { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
             throw CommandFailure.usage(ListenCheck.describe(error, host: listenHost, port: port))
         }
-        await flusher?.shutdown()
     }
 }
 
