@@ -250,6 +250,25 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(ids.count == 30 && Set(ids) == Set(events.map(\.eventID)))
     }
 
+    /// A following flush (a relay's, a sidecar's) waiting for new events stops at once on
+    /// SIGTERM, with exit 0: a service manager's stop is not a failure.
+    @Test func aFollowingFlushStopsCleanlyWhenTerminated() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(12, run: "follow"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, port) = try startReceiver()
+        defer { receiver.kill9() }
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--follow"],
+                                          environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
+        defer { flush.kill9() }
+        let deadline = Date().addingTimeInterval(20)
+        while storedIDs(port: port).count < 12, Date() < deadline { usleep(50_000) }
+        #expect(flush.process.isRunning, "--follow keeps running: \(flush.output)")
+        #expect(flush.stop(with: SIGTERM, seconds: 5), "an idle flush waits for nothing: \(flush.output)")
+        #expect(flush.process.terminationReason == .exit && flush.process.terminationStatus == 0, "\(flush.output)")
+        #expect(flush.output.contains("12 delivered"), "\(flush.output)")
+    }
+
     /// A receiver that never answers does not hold a stop: past the grace period the batch is
     /// left unanswered and stays pending.
     @Test func aTerminatedFlushDoesNotWaitForeverOnAReceiverThatNeverAnswers() throws {
