@@ -362,6 +362,31 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(storedIDs(port: port).count == 12)
     }
 
+    /// A relay whose upstream refuses its token says so and goes on receiving: the events wait
+    /// in its outbox (the relay once stopped receiving with its delivery). SIGTERM stops it with 0.
+    @Test func aRelayRefusedUpstreamKeepsReceiving() throws {
+        defer { dir.remove() }
+        let (upstream, upstreamPort) = try startReceiver("upstream")
+        defer { upstream.kill9() }
+        let wrong = try dir.write("wrong", "not-the-token\n")
+        let (relay, relayPort) = try startReceiver("relay", extra: ["--forward-to", "http://127.0.0.1:\(upstreamPort)", "--forward-token-file", wrong,
+                                                                    "--outbox", dir.file("relay-outbox.sqlite")])
+        defer { relay.kill9() }
+        try writeEvents(try makeEvents(10, run: "refused-1"), to: dir.file("first.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("first.jsonl")]).status == 0)
+        #expect(try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(relayPort)", "--token-file", token]).status == 0)
+        #expect(relay.waitForOutput("(relay): stopped:"), "\(relay.output)")
+        #expect(relay.output.contains("401") && relay.output.contains("receiving goes on"), "\(relay.output)")
+        try writeEvents(try makeEvents(10, run: "refused-2"), to: dir.file("second.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("second.jsonl")]).status == 0)
+        let again = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(relayPort)", "--token-file", token])
+        #expect(again.status == 0 && again.stderr.contains("10 delivered"), "\(again.stderr)")
+        #expect(try EventDatabase(path: dir.file("relay-outbox.sqlite")).counts().pending == 20)
+        #expect(storedIDs(port: upstreamPort).isEmpty)
+        #expect(relay.stop(with: SIGTERM, seconds: 10), "\(relay.output)")
+        #expect(relay.process.terminationReason == .exit && relay.process.terminationStatus == 0, "\(relay.output)")
+    }
+
     @Test func gzipTLSAndARelayDeliverUpstream() throws {
         defer { dir.remove() }
         guard let openssl = Programs.which("openssl") else {
