@@ -209,6 +209,8 @@ import Glibc
         #expect(try node.emit(["agent", "end", "--run-id", "refused"], as: "nobody").status == 0)
         #expect(agent.waitForOutput("(delivery): stopped:"), "\(agent.output)")
         #expect(agent.output.contains("401") && agent.output.contains("metering goes on"), "\(agent.output)")
+        let status = try node.emit(["agent", "status"])
+        #expect(status.stdout.contains("delivery: stopped:") && status.stdout.contains("401"), "status keeps saying it: \(status.stdout)")
         // Still serving and metering.
         #expect(try node.emit(["agent", "begin", "--run-id", "after", "--devices", "0"], as: "nobody").status == 0)
         usleep(300_000)

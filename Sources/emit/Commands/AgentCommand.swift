@@ -9,6 +9,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 import ServiceLifecycle
+import Synchronization
 #endif
 
 struct AgentCommand: ParsableCommand {
@@ -260,12 +261,17 @@ struct AgentServeCommand: AsyncParsableCommand {
             throw CommandFailure.usage("agent: outbox: \(error)")
         }
         let pending: @Sendable () -> Int? = { try? database.counts().pending }
+        // Where delivery goes, or why it stopped (a stop is logged once; status keeps saying it).
+        let deliveryState = Mutex<String?>(flushOptions.map { "to \($0.endpoint.absoluteString)" })
         let server: AgentServer
         do {
             server = try AgentServer(
                 agent: agent, socket: listening,
                 deliver: { events in _ = try database.add(events) },
-                health: { [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)] },
+                health: {
+                    [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)]
+                        + (deliveryState.withLock { $0 }.map { [("delivery", .string($0))] } ?? [])
+                },
                 served: { firstUse.used($0) })
         } catch {
             agent.stop()
@@ -295,14 +301,17 @@ struct AgentServeCommand: AsyncParsableCommand {
             // Delivery that stops (refused credentials, a collector refusing for good) leaves
             // the events in the outbox; metering goes on.
             let delivery = DeliveryService(flusher) { ended in
+                let reason: String
                 switch ended {
                 case .failure(let error) where !(error is CancellationError):
-                    Console.error("emit agent (delivery): stopped: \(error); events stay in the outbox (emit outbox flush delivers them); metering goes on")
+                    reason = "\(error)"
                 case .success(let outcome) where outcome.gaveUp != nil:
-                    Console.error("emit agent (delivery): stopped: \(outcome.gaveUp ?? ""); \(outcome.pending) events stay in the outbox; metering goes on")
+                    reason = outcome.gaveUp ?? ""
                 default:
-                    break
+                    return
                 }
+                deliveryState.withLock { $0 = "stopped: \(reason)" }
+                Console.error("emit agent (delivery): stopped: \(reason); events stay in the outbox (emit outbox flush delivers them); metering goes on")
             }
             services.append(.init(service: delivery, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "delivery"))
         }
@@ -438,6 +447,7 @@ struct AgentStatusCommand: ParsableCommand {
         if let outbox = health["outbox"]?.stringValue {
             Console.out("outbox: \(outbox), \(health["outbox_pending"]?.numberValue.map { String(Int($0)) } ?? "?") pending")
         }
+        if let delivery = health["delivery"]?.stringValue { Console.out("delivery: \(delivery)") }
     }
 }
 
