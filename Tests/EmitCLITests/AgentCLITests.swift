@@ -384,6 +384,13 @@ import Glibc
         #expect(!records.isEmpty && records.allSatisfy { $0["attributes"]?["emit.compute_assignment_run_id"] == .string("otlp-run") },
                 "the run's events delivered as OTLP log records: \(agent.output)")
         #expect(records.contains { $0["body"]?["device"]?["id"] == .string("GPU-aaaa") && $0["encoding"] == .string("json") })
+        // Stopped, the agent pushes its final totals once more.
+        let signalled = Date().timeIntervalSince1970 * 1e9
+        #expect(agent.stop(with: SIGTERM), "\(agent.output)")
+        #expect(agent.process.terminationReason == .exit && agent.process.terminationStatus == 0, "\(agent.output)")
+        let last = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+            .filter { $0["name"] == .string("hw.energy") }.compactMap { $0["time_unix_nano"]?.numberValue }.max() ?? 0
+        #expect(last >= signalled, "a push after the signal: \(last) against \(signalled)")
         // Metrics need a receiver: the flags alone are refused before anything starts.
         let orphan = try node.emit(["agent", "--socket", node.dir.file("other.sock"), "--otlp-metrics-interval", "1s"])
         #expect(orphan.status == 2 && orphan.stderr.contains("--otlp-metrics-interval is for --otlp-metrics-to"), "\(orphan.stderr)")
