@@ -303,6 +303,15 @@ public final class BackgroundProcess: @unchecked Sendable {
         return !process.isRunning
     }
 
+    /// `Tests/EmitTransportTests/Fixtures/fault_proxy.py` on a free port in front of `upstream`,
+    /// playing `faults` (its usage says which) on successive POSTs; nil without python3.
+    public static func faultProxy(upstream: Int, faults: String, log: String) throws -> (proxy: BackgroundProcess, port: Int)? {
+        guard let python = Programs.which("python3") else { return nil }
+        let port = try StaticHTTPServer.freePort()
+        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(port), String(upstream), faults], log: log)
+        return proxy.waitForPort(port) ? (proxy, port) : nil
+    }
+
     /// Waits up to `seconds` until the log has `count` lines containing `text`.
     public func waitForOutput(_ text: String, count: Int = 1, seconds: Double = 20) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

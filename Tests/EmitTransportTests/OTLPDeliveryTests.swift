@@ -164,13 +164,10 @@ import Testing
         defer { dir.remove() }
         let events = try makeEvents(120, run: "otlp-faults")
         try addEvents(events)
-        guard let python = Self.python(), let (sink, sinkPort, out) = try startSink("faults") else { return }
+        guard let (sink, sinkPort, out) = try startSink("faults") else { return }
         defer { sink.kill9() }
-        let proxyPort = try StaticHTTPServer.freePort()
-        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(sinkPort), "503ra1,429ra1,drop,502"],
-                                          log: dir.file("proxy.log"))
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: sinkPort, faults: "503ra1,429ra1,drop,502", log: dir.file("proxy.log")))
         defer { proxy.kill9() }
-        #expect(proxy.waitForPort(proxyPort))
         let flushed = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--protocol", "otlp", "--batch", "40", "--give-up-after", "60s"])
         #expect(flushed.status == 0, "\(flushed.stderr)")
         #expect(flushed.stderr.contains("HTTP 503); retrying in 1.00 s") && flushed.stderr.contains("HTTP 429); retrying in 1.00 s"), "\(flushed.stderr)")

@@ -225,13 +225,9 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
         let (receiver, upstreamPort) = try startReceiver()
         defer { receiver.kill9() }
-        let proxyPort = try StaticHTTPServer.freePort()
-        let python = try #require(Programs.which("python3"))
         // Four batches of five go at once (the flush keeps four on the wire); each waits 2 s.
-        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "slow,slow,slow,slow"],
-                                          log: dir.file("proxy.log"))
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "slow,slow,slow,slow", log: dir.file("proxy.log")))
         defer { proxy.kill9() }
-        #expect(proxy.waitForPort(proxyPort))
         let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--batch", "5"],
                                           environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
         defer { flush.kill9() }
@@ -277,12 +273,8 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
         let (receiver, upstreamPort) = try startReceiver()
         defer { receiver.kill9() }
-        let proxyPort = try StaticHTTPServer.freePort()
-        let python = try #require(Programs.which("python3"))
-        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "stall"],
-                                          log: dir.file("proxy.log"))
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "stall", log: dir.file("proxy.log")))
         defer { proxy.kill9() }
-        #expect(proxy.waitForPort(proxyPort))
         let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token],
                                           environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
         defer { flush.kill9() }
@@ -300,12 +292,8 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
         // The proxy answers 503, drops connections and stalls before it forwards anything.
         let upstreamPort = try StaticHTTPServer.freePort()
-        let proxyPort = try StaticHTTPServer.freePort()
-        let python = try #require(Programs.which("python3"))
-        let proxy = try BackgroundProcess(python, [Repository.path("Tests/EmitTransportTests/Fixtures/fault_proxy.py"), String(proxyPort), String(upstreamPort), "503,drop,503,slow,drop"],
-                                          log: dir.file("proxy.log"))
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "503,drop,503,slow,drop", log: dir.file("proxy.log")))
         defer { proxy.kill9() }
-        #expect(proxy.waitForPort(proxyPort))
         // The receiver behind the proxy starts only after the flush has begun failing.
         let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--batch", "40", "--give-up-after", "60s"],
                                           environment: ["EMIT_HOME": dir.file("home")], log: dir.file("flush.log"))
