@@ -4,8 +4,8 @@ import EmitSessions
 import Foundation
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
 import NIOPosix
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif

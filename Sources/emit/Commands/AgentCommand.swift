@@ -6,10 +6,10 @@ import EmitOTLP
 import EmitSessions
 import EmitTransport
 import Foundation
-#if canImport(Glibc)
-import Glibc
 import ServiceLifecycle
 import Synchronization
+#if canImport(Glibc)
+import Glibc
 #endif
 
 struct AgentCommand: ParsableCommand {
@@ -300,16 +300,7 @@ struct AgentServeCommand: AsyncParsableCommand {
             }
             // Delivery that stops (refused credentials, a collector refusing for good) leaves
             // the events in the outbox; metering goes on.
-            let delivery = DeliveryService(flusher) { ended in
-                let reason: String
-                switch ended {
-                case .failure(let error) where !(error is CancellationError):
-                    reason = "\(error)"
-                case .success(let outcome) where outcome.gaveUp != nil:
-                    reason = outcome.gaveUp ?? ""
-                default:
-                    return
-                }
+            let delivery = DeliveryService(flusher) { reason in
                 deliveryState.withLock { $0 = "stopped: \(reason)" }
                 Console.error("emit agent (delivery): stopped: \(reason); events stay in the outbox (emit outbox flush delivers them); metering goes on")
             }

@@ -128,15 +128,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         if let flusher {
             // A relay that stops (refused credentials, a collector refusing for good) leaves the
             // events in its outbox; the receiver goes on taking them.
-            let relay = DeliveryService(flusher) { ended in
-                switch ended {
-                case .failure(let error) where !(error is CancellationError):
-                    Console.error("emit receive (relay): stopped: \(error); events stay in the outbox \(flusher.outbox.path); receiving goes on")
-                case .success(let outcome) where outcome.gaveUp != nil:
-                    Console.error("emit receive (relay): stopped: \(outcome.gaveUp ?? ""); \(outcome.pending) events stay in the outbox \(flusher.outbox.path); receiving goes on")
-                default:
-                    break
-                }
+            let relay = DeliveryService(flusher) { reason in
+                Console.error("emit receive (relay): stopped: \(reason); events stay in the outbox \(flusher.outbox.path); receiving goes on")
             }
             services.append(.init(service: relay, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "relay"))
         }
