@@ -295,6 +295,20 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: node.socket), "nothing serves runs whose events could not be stored")
     }
 
+    /// A --metrics-listen port another process holds is said in words before anything is
+    /// metered or served (it was NIO's errno text, after the agent had started).
+    @Test func aMetricsPortInUseStopsTheAgentBeforeItStarts() throws {
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let holder = try StaticHTTPServer(files: ["x": "x"])
+        defer { holder.stop() }
+        let agent = try node.emit(["agent", "--socket", node.socket, "--interval", "100ms", "--metrics-listen", "127.0.0.1:\(holder.port)"])
+        #expect(agent.status == 2)
+        #expect(agent.stderr.contains("--metrics-listen: 127.0.0.1:\(holder.port) is already in use"), "\(agent.stderr)")
+        #expect(!agent.stderr.contains("errno") && !agent.stderr.contains("metering"), "\(agent.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: node.socket))
+    }
+
     @Test func prometheusScrapesTheAgent() throws {
         guard rootOrSkip() else { return }
         guard let prometheus = Programs.which("prometheus"), let promtool = Programs.which("promtool") else {

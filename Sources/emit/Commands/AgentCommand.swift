@@ -180,6 +180,10 @@ struct AgentServeCommand: AsyncParsableCommand {
         if let metricsAddress, !metricsAllowRemote, !Self.isLoopback(metricsAddress.host) {
             throw CommandFailure.usage("--metrics-listen: \(metricsAddress.host) is not a loopback address; say --metrics-allow-remote to serve the metrics beyond this node")
         }
+        // Known before the agent starts metering, not when /metrics fails to open after it.
+        if let metricsAddress, let problem = ListenCheck.problem(host: metricsAddress.host, port: metricsAddress.port, flag: "--metrics-listen") {
+            throw CommandFailure.usage(problem)
+        }
         var flushOptions: FlushOptions?
         if let deliverTo {
             let (deliveryProtocol, encoding, headers) = try delivery.resolved(metricsToo: otlpMetricsTo != nil)
@@ -311,7 +315,8 @@ struct AgentServeCommand: AsyncParsableCommand {
         } catch {
             agent.stop()
             unlink(listening.path)
-            throw CommandFailure.usage("agent: \(error)")
+            throw CommandFailure.usage(metricsAddress.map { ListenCheck.describe(error, host: $0.host, port: $0.port, flag: "--metrics-listen", otherwise: "agent") }
+                                       ?? "agent: \(error)")
         }
         agent.stop()  // already stopped by its service; a no-op then
         unlink(listening.path)

@@ -145,14 +145,15 @@ struct ReceiveCommand: AsyncParsableCommand {
 /// Whether HOST:PORT can be listened on, asked of the kernel before a server is built, and
 /// the sentence for a listening failure.
 enum ListenCheck {
-    static func problem(host: String, port: Int) -> String? {
+    /// Why `flag`'s HOST:PORT cannot be listened on, or nil.
+    static func problem(host: String, port: Int, flag: String = "--listen") -> String? {
         guard port != 0 else { return nil }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_PASSIVE
         var found: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
-            return "--listen: \(host) is not an address of this machine"
+            return "\(flag): \(host) is not an address of this machine"
         }
         defer { freeaddrinfo(found) }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
@@ -161,23 +162,24 @@ enum ListenCheck {
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return nil }
-        return sentence(errno, host: host, port: port)
+        return sentence(errno, host: host, port: port, flag: flag)
     }
 
-    static func sentence(_ code: Int32, host: String, port: Int) -> String {
+    static func sentence(_ code: Int32, host: String, port: Int, flag: String = "--listen") -> String {
         switch code {
-        case EADDRINUSE: return "--listen: \(host):\(port) is already in use (another receiver?); choose another port"
-        case EACCES: return "--listen: \(host):\(port): permission denied (ports below 1024 need root)"
-        case EADDRNOTAVAIL: return "--listen: \(host) is not an address of this machine"
-        default: return "--listen: cannot listen on \(host):\(port): \(String(cString: strerror(code)))"
+        case EADDRINUSE: return "\(flag): \(host):\(port) is already in use (another server on that port?); choose another port"
+        case EACCES: return "\(flag): \(host):\(port): permission denied (ports below 1024 need root)"
+        case EADDRNOTAVAIL: return "\(flag): \(host) is not an address of this machine"
+        default: return "\(flag): cannot listen on \(host):\(port): \(String(cString: strerror(code)))"
         }
     }
 
-    static func describe(_ error: any Error, host: String, port: Int) -> String {
+    /// A listening failure after the check (the port taken meanwhile) in the check's words.
+    static func describe(_ error: any Error, host: String, port: Int, flag: String = "--listen", otherwise prefix: String = "receive") -> String {
         let text = "\(error)"
-        if text.contains("Address already in use") { return sentence(EADDRINUSE, host: host, port: port) }
-        if text.contains("Permission denied") { return sentence(EACCES, host: host, port: port) }
-        if text.contains("Cannot assign requested address") { return sentence(EADDRNOTAVAIL, host: host, port: port) }
-        return "receive: \(text)"
+        if text.contains("Address already in use") { return sentence(EADDRINUSE, host: host, port: port, flag: flag) }
+        if text.contains("Permission denied") { return sentence(EACCES, host: host, port: port, flag: flag) }
+        if text.contains("Cannot assign requested address") { return sentence(EADDRNOTAVAIL, host: host, port: port, flag: flag) }
+        return "\(prefix): \(text)"
     }
 }
