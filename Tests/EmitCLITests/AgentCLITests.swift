@@ -295,6 +295,29 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: node.socket), "nothing serves runs whose events could not be stored")
     }
 
+    /// `--config FILE`: its members act as the flags (a flag given on the command line wins), and
+    /// a bad file is refused whole with every problem named by file and member, secrets included.
+    @Test func aConfigFileSetsTheFlagsAndABadOneIsRefusedWhole() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let bad = try node.dir.write("bad.json", #"{"interval": 5, "token": "s3cret", "metrics_allow_remote": "yes", "sockett": "/tmp/x", "source": "rapl"}"#)
+        let refused = try node.emit(["agent", "--socket", node.socket, "--config", bad])
+        #expect(refused.status == 2)
+        for problem in ["\(bad): interval: must be a non-empty string", "\(bad): token: secrets are named by file (token_file)",
+                        "\(bad): metrics_allow_remote: must be true or false", "\(bad): sockett: unknown member", "4 problem(s)"] {
+            #expect(refused.stderr.contains(problem), "\(problem): \(refused.stderr)")
+        }
+        #expect(!refused.stderr.contains("s3cret"), "a secret is never printed")
+        #expect(!FileManager.default.fileExists(atPath: node.socket), "nothing started")
+        // A good file: its members apply; the command line's --interval (100ms) wins over its own.
+        let good = try node.dir.write("agent.json", #"{"interval": "2s", "source": "rapl", "metrics_listen": "127.0.0.1:0"}"#)
+        let agent = try node.startAgent(["--config", good])
+        defer { agent.kill9() }
+        #expect(agent.output.contains("metering 1 device(s) every 100ms"), "only the package, every 100 ms: \(agent.output)")
+        #expect(agent.output.contains("metrics on http://127.0.0.1:"), "\(agent.output)")
+    }
+
     /// A --metrics-listen port another process holds is said in words before anything is
     /// metered or served (it was NIO's errno text, after the agent had started).
     @Test func aMetricsPortInUseStopsTheAgentBeforeItStarts() throws {
