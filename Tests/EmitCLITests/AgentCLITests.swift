@@ -318,9 +318,10 @@ import Glibc
         #expect(agent.output.contains("metrics on http://127.0.0.1:"), "\(agent.output)")
     }
 
-    /// A --metrics-listen port another process holds is said in words before anything is
-    /// metered or served (it was NIO's errno text, after the agent had started).
-    @Test func aMetricsPortInUseStopsTheAgentBeforeItStarts() throws {
+    /// A --metrics-listen port another process holds, or an address beyond loopback not said in
+    /// words, is refused before anything is metered or served (a held port was NIO's errno
+    /// text, after the agent had started).
+    @Test func metricsListenProblemsStopTheAgentBeforeItStarts() throws {
         let node = try Node()
         defer { node.dir.remove(); node.fake.state.remove() }
         let holder = try StaticHTTPServer(files: ["x": "x"])
@@ -330,6 +331,9 @@ import Glibc
         #expect(agent.stderr.contains("--metrics-listen: 127.0.0.1:\(holder.port) is already in use"), "\(agent.stderr)")
         #expect(!agent.stderr.contains("errno") && !agent.stderr.contains("metering"), "\(agent.stderr)")
         #expect(!FileManager.default.fileExists(atPath: node.socket))
+        // The metrics carry no token: beyond loopback only when said in words.
+        let remote = try node.emit(["agent", "--socket", node.socket, "--metrics-listen", "0.0.0.0:0"])
+        #expect(remote.status == 2 && remote.stderr.contains("0.0.0.0 is not a loopback address; say --metrics-allow-remote"), "\(remote.stderr)")
     }
 
     @Test func prometheusScrapesTheAgent() throws {
