@@ -285,6 +285,22 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try status()["pending"] == .number(10))
     }
 
+    /// --request-timeout bounds the wait for an answer; --give-up-after ends the retries, the
+    /// events pending and the reason in words.
+    @Test func aReceiverThatNeverAnswersTimesOutAndTheFlushGivesUpInWords() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(10, run: "timeout"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, upstreamPort) = try startReceiver()
+        defer { receiver.kill9() }
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "stall,stall,stall,stall", log: dir.file("proxy.log")))
+        defer { proxy.kill9() }
+        let flushed = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--request-timeout", "1s", "--give-up-after", "1s"])
+        #expect(flushed.status == 3, "\(flushed.stderr)")
+        #expect(flushed.stderr.contains("no answer within the request timeout") && flushed.stderr.contains("gave up after 1 s"), "\(flushed.stderr)")
+        #expect(try status()["pending"] == .number(10))
+    }
+
     @Test func receiverDownThenUpAndFaultsInTheWayStillDeliverOnce() throws {
         defer { dir.remove() }
         let events = try makeEvents(300, run: "faults")
