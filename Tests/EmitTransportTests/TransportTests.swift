@@ -301,6 +301,32 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try status()["pending"] == .number(10))
     }
 
+    /// --connect-timeout bounds the wait for a connection: a listener whose queue is full
+    /// (it never accepts) drops new connections' SYNs, and the flush says so in words.
+    @Test func aListenerThatNeverAcceptsTimesOutTheConnection() throws {
+        defer { dir.remove() }
+        try writeEvents(try makeEvents(3, run: "connect"), to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let port = try StaticHTTPServer.freePort()
+        let python = try #require(Programs.which("python3"))
+        let script = """
+            import socket, sys, time
+            s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+            held = []
+            while True:  # until a connection is no longer taken: the queue is full
+                try: held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5))
+                except OSError: break
+            print("full", flush=True); time.sleep(60)
+            """
+        let listener = try BackgroundProcess(python, ["-c", script, String(port)], log: dir.file("listener.log"))
+        defer { listener.kill9() }
+        #expect(listener.waitForOutput("full"), "\(listener.output)")
+        let flushed = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--connect-timeout", "1s", "--give-up-after", "1s"])
+        #expect(flushed.status == 3, "\(flushed.stderr)")
+        #expect(flushed.stderr.contains("no connection within 1 s"), "\(flushed.stderr)")
+        #expect(try status()["pending"] == .number(3))
+    }
+
     @Test func receiverDownThenUpAndFaultsInTheWayStillDeliverOnce() throws {
         defer { dir.remove() }
         let events = try makeEvents(300, run: "faults")
