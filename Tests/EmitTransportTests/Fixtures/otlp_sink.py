@@ -16,6 +16,7 @@ POST /v1/metrics: one line per data point: {"resource", "name", "unit", "descrip
 import gzip
 import http.server
 import json
+import os
 import sys
 import threading
 
@@ -153,9 +154,16 @@ class Sink(http.server.BaseHTTPRequestHandler):
         self.answer(200, metrics_service_pb2.ExportMetricsServiceResponse(), encoding)
 
     def write(self, lines):
-        with lock, open(out, "a") as f:
-            for line in lines:
-                f.write(json.dumps(line) + "\n")
+        # One write(2) per request: a sink killed mid-request (a test does) leaves whole lines,
+        # where a buffered file flushed in pieces left half a line for the next sink to append to.
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        with lock:
+            fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                while data:  # a short write goes on (a regular file takes it whole)
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Sink)
