@@ -29,10 +29,10 @@ import Testing
         ])
         let out = dir.file("events.jsonl")
         let script = """
-            echo 3500000 > '\(tree.energyFile("intel-rapl:0"))'
-            echo 450000 > '\(tree.energyFile("intel-rapl:0:1"))'
-            echo 1500000 > '\(tree.energyFile("intel-rapl:1"))'
-            echo 400000 > '\(tree.energyFile("intel-rapl:1:0"))'
+            \(Shell.replace(tree.energyFile("intel-rapl:0"), with: 3500000))
+            \(Shell.replace(tree.energyFile("intel-rapl:0:1"), with: 450000))
+            \(Shell.replace(tree.energyFile("intel-rapl:1"), with: 1500000))
+            \(Shell.replace(tree.energyFile("intel-rapl:1:0"), with: 400000))
             sleep 0.4
             rm '\(tree.energyFile("intel-rapl:1:0"))'
             sleep 0.2
@@ -63,10 +63,10 @@ import Testing
         defer { fake.state.remove() }
         let out = fake.file("events.jsonl")
         let script = """
-            echo 4000 > '\(fake.file("gpu0/energy_mj"))'
-            echo 60000 > '\(fake.file("gpu1/energy_mj"))'
+            \(Shell.replace(fake.file("gpu0/energy_mj"), with: 4000))
+            \(Shell.replace(fake.file("gpu1/energy_mj"), with: 60000))
             sleep 0.3
-            echo 500 > '\(fake.file("gpu1/energy_mj"))'
+            \(Shell.replace(fake.file("gpu1/energy_mj"), with: 500))
             sleep 0.3
             """
         let env = fake.environment.merging(["EMIT_POWERCAP_ROOT": "/nonexistent", "EMIT_NODE_ID": "node-gpu"]) { $1 }
@@ -134,7 +134,7 @@ import Testing
         let env = Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }
         // package-1 holds, jumps 2 J, holds, jumps 2 J: it shows energy in 2 J steps.
         // Holds long enough (400 ms against 20 ms samples) that a loaded machine still sees both steps.
-        let stepping = "sleep 0.1; echo 2000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.4; echo 4000000 > '\(tree.energyFile("intel-rapl:1"))'; sleep 0.3"
+        let stepping = "sleep 0.1; \(Shell.replace(tree.energyFile("intel-rapl:1"), with: 2000000)); sleep 0.4; \(Shell.replace(tree.energyFile("intel-rapl:1"), with: 4000000)); sleep 0.3"
         let result = try Programs.run(Programs.emit, ["run", "--run-id", "r-still", "--interval", "20ms", "--out", out, "--", "sh", "-c", stepping], environment: env)
         #expect(result.status == 0, "\(result.stderr)")
         // package-0 never moved and RAPL reports no power: evidence of nothing, so no event, and
@@ -193,7 +193,7 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Programs.emit)
         process.arguments = ["run", "--run-id", "r-sig", "--interval", "50ms", "--out", out, "--",
-                             "sh", "-c", "trap 'echo INT > \(marker); exit 130' INT; echo 2000000 > '\(tree.energyFile("intel-rapl:0"))'; while true; do sleep 0.05; done"]
+                             "sh", "-c", "trap 'echo INT > \(marker); exit 130' INT; \(Shell.replace(tree.energyFile("intel-rapl:0"), with: 2000000)); while true; do sleep 0.05; done"]
         process.environment = ProcessInfo.processInfo.environment.merging(Self.noGPU.merging(["EMIT_POWERCAP_ROOT": tree.root]) { $1 }) { $1 }
         process.standardError = FileHandle.nullDevice
         try process.run()

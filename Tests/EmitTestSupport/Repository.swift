@@ -148,8 +148,18 @@ public struct PowercapTree: Sendable {
         }
     }
 
-    /// The energy_uj file of a zone, through the class folder's link.
+    /// The energy_uj file of a zone, through the class folder's link. Change it from a test's
+    /// script with `Shell.replace`, never `echo N >`: a meter that reads between the shell's
+    /// truncation and its write sees an empty file, a failed read that sysfs never gives.
     public func energyFile(_ entry: String) -> String { "\(root)/\(entry)/energy_uj" }
+}
+
+public enum Shell {
+    /// A shell command that replaces `path`'s contents with `value` at once (a new file renamed
+    /// over it), as a counter file reads: never empty, never half written.
+    public static func replace(_ path: String, with value: some CustomStringConvertible) -> String {
+        "printf '%s\\n' '\(value)' > '\(path).new' && mv -f '\(path).new' '\(path)'"
+    }
 }
 
 /// A stand-in libnvidia-ml.so.1 compiled from `Tests/EmitMetersTests/Fixtures/fake_nvml.c` with
