@@ -16,11 +16,11 @@ final class ConcurrentReads: @unchecked Sendable {
         let time: UInt64
     }
 
-    /// A read's answer: the round that started it and when it arrived.
+    /// A read's answer: the round that started it (its number) and when it arrived.
     private struct Answer {
         let meter: Int
         let values: [SampleValue]
-        let round: UInt64
+        let round: Int
         let arrived: UInt64
     }
 
@@ -33,6 +33,7 @@ final class ConcurrentReads: @unchecked Sendable {
     private var answers: [Answer] = []
     // Only touched by the thread running the rounds.
     private var startedThisRound: [Int] = []
+    private var round = 0
 
     init(meters: [EnergyMeter], indices: [Int]) {
         self.meters = meters
@@ -40,8 +41,10 @@ final class ConcurrentReads: @unchecked Sendable {
         running = Array(repeating: false, count: meters.count)
     }
 
-    /// Starts the reads of the round at monotonic time `time`, for every meter that has none running.
-    func begin(round time: UInt64) {
+    /// Starts the reads of the next round, for every meter that has none running.
+    func begin() {
+        round += 1
+        let round = round
         condition.lock()
         startedThisRound = indices.filter { !running[$0] }
         for index in startedThisRound { running[index] = true }
@@ -53,7 +56,7 @@ final class ConcurrentReads: @unchecked Sendable {
                 let arrived = MonotonicClock.nanoseconds()
                 condition.lock()
                 running[index] = false
-                answers.append(Answer(meter: index, values: values, round: time, arrived: arrived))
+                answers.append(Answer(meter: index, values: values, round: round, arrived: arrived))
                 condition.broadcast()
                 condition.unlock()
             }.start()
@@ -61,8 +64,8 @@ final class ConcurrentReads: @unchecked Sendable {
     }
 
     /// Waits until the round's reads answered or `deadline` passed (with none, for all of them)
-    /// and returns the readings to feed, in time order.
-    func end(round time: UInt64, deadline: UInt64?) -> [Reading] {
+    /// and returns the readings to feed, in time order; the round's own answers stamped `time`.
+    func end(stampedAt time: UInt64, deadline: UInt64?) -> [Reading] {
         condition.lock()
         defer { condition.unlock() }
         while startedThisRound.contains(where: { running[$0] }) {
@@ -70,7 +73,7 @@ final class ConcurrentReads: @unchecked Sendable {
             let now = MonotonicClock.nanoseconds()
             guard now < deadline, condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9)) else { break }
         }
-        return take(upTo: time)
+        return take(round: round, upTo: time)
     }
 
     /// Waits for every read still running and returns what has not been fed yet.
@@ -78,17 +81,17 @@ final class ConcurrentReads: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while running.contains(true) { condition.wait() }
-        return take(upTo: .max)
+        return take(round: nil, upTo: .max)
     }
 
-    /// Answers of this round (stamped with its time) and late answers that arrived by `time`;
-    /// a late answer that arrived after it waits for the next round, so every device's samples
-    /// stay in time order and inside the window they are fed to.
-    private func take(upTo time: UInt64) -> [Reading] {
+    /// Answers of round `current` (stamped with its time) and late answers that arrived by
+    /// `time`; a late answer that arrived after it waits for the next round, so every device's
+    /// samples stay in time order and inside the window they are fed to.
+    private func take(round current: Int?, upTo time: UInt64) -> [Reading] {
         var ready: [Reading] = []
         var later: [Answer] = []
         for answer in answers {
-            if answer.round == time {
+            if answer.round == current {
                 ready.append(Reading(meter: answer.meter, values: answer.values, time: time))
             } else if answer.arrived <= time {
                 ready.append(Reading(meter: answer.meter, values: answer.values, time: answer.arrived))

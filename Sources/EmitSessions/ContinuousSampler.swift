@@ -172,8 +172,7 @@ public final class ContinuousSampler: @unchecked Sendable {
     /// for none (a request is answered now; a network meter's answer joins when it arrives).
     @discardableResult
     private func roundLocked(waitForNetwork: Bool) -> UInt64 {
-        let time = MonotonicClock.nanoseconds()
-        rounds.sampleAll(at: time, deadline: time + (waitForNetwork ? UInt64(intervalSeconds * 1e9) : 0))
+        let time = rounds.sampleAll(networkWait: waitForNetwork ? UInt64(intervalSeconds * 1e9) : 0)
         roundsTaken += 1
         lastRoundMono = time
         return time

@@ -94,13 +94,18 @@ public final class MeteringSession: @unchecked Sendable {
 
     public var meteredDevices: [MeteredDevice] { rounds.devices }
 
+    /// Rounds of local reads taken again because their clock bracket was too wide.
+    var promptRereads: Int { rounds.rereads }
+
     /// Takes the first sample now and starts periodic sampling.
     public func start() {
         precondition(!started, "a MeteringSession starts once")
         started = true
-        wallZero = WallClock.nowNanoseconds()
-        monoZero = MonotonicClock.nanoseconds()
-        rounds.sampleAll(at: monoZero, deadline: monoZero + UInt64(intervalSeconds * 1e9))
+        let wallAnchor = WallClock.nowNanoseconds()
+        let monoAnchor = MonotonicClock.nanoseconds()
+        // The session starts where its first round was stamped.
+        monoZero = rounds.sampleAll(networkWait: UInt64(intervalSeconds * 1e9))
+        wallZero = wallAnchor + Int64(bitPattern: monoZero &- monoAnchor)
         windowStart = monoZero
         windowStartMarks = rounds.mark(at: monoZero)
         guard !rounds.devices.isEmpty else { finished.signal(); return }
@@ -127,8 +132,7 @@ public final class MeteringSession: @unchecked Sendable {
         }
         // The last round waits for its reads, then for any still running from earlier rounds;
         // the session ends at the last answer, so every sample lies inside it.
-        let last = MonotonicClock.nanoseconds()
-        rounds.sampleAll(at: last, deadline: nil)
+        let last = rounds.sampleAll(networkWait: nil)
         let end = max(last, rounds.finishReads() ?? last)
         closeWindow(at: end, final: true)
         rounds.closeMeters()
@@ -154,8 +158,7 @@ public final class MeteringSession: @unchecked Sendable {
                 _ = wake.wait(timeout: .now() + .nanoseconds(Int(min(deadline - now, UInt64(Int.max)))))
             }
             if isStopping { return }
-            let time = MonotonicClock.nanoseconds()
-            rounds.sampleAll(at: time, deadline: time + step)
+            let time = rounds.sampleAll(networkWait: step)
             if let boundary = nextBoundary, time >= boundary, let length = windowLength {
                 // The window ends where its energy was read: at this sample, a moment after the
                 // scheduled boundary, so energy and window agree; the next one starts there.

@@ -35,21 +35,57 @@ final class SampleRounds {
     var hasNetworkMeters: Bool { concurrentReads != nil }
 
     /// One round: every meter read, stamped with the round's time, which is also where a window
-    /// opens or closes, so a window's coverage is exactly what its rounds observed. (A slow meter
-    /// read late in a round shifts its power samples by that delay, not its energy.) With
-    /// network meters, one that has not answered by `deadline` is fed when it does.
-    func sampleAll(at time: UInt64, deadline: UInt64?) {
+    /// opens or closes, so a window's coverage is exactly what its rounds observed. Returns that
+    /// time. Network meters wait up to `networkWait` nanoseconds from the round's start (nil: for
+    /// all of them); one that has not answered by then is fed when it does. (A slow network read
+    /// shifts its samples by its delay; `promptReads` keeps the local ones exact.)
+    @discardableResult
+    func sampleAll(networkWait: UInt64?) -> UInt64 {
+        let start = MonotonicClock.nanoseconds()
         answeredThisRound = Array(repeating: false, count: meters.count)
-        concurrentReads?.begin(round: time)
-        for index in promptMeters {
-            feed(meter: index, meters[index].sample(), at: time)
+        concurrentReads?.begin()
+        let (values, time) = promptMeters.isEmpty ? ([], start) : promptReads()
+        for (index, meterValues) in zip(promptMeters, values) {
+            feed(meter: index, meterValues, at: time)
             answeredThisRound[index] = true
         }
-        guard let concurrentReads else { return }
-        for reading in concurrentReads.end(round: time, deadline: deadline) {
+        guard let concurrentReads else { return time }
+        for reading in concurrentReads.end(stampedAt: time, deadline: networkWait.map { start + $0 }) {
             feed(meter: reading.meter, reading.values, at: reading.time)
             if reading.time == time { answeredThisRound[reading.meter] = true }
         }
+        return time
+    }
+
+    /// The narrowest bracket of clock readings a round of local reads fitted in so far.
+    private var narrowestBracket: UInt64?
+    /// Local reads taken again because a round's bracket was too wide to stamp it by.
+    private(set) var rereads = 0
+    /// A bracket is narrow enough within this, or four times the narrowest seen (eight GPUs read
+    /// in turn take longer than one package's file): a millisecond is 0.1% of a 1 s window.
+    static let bracketAllowance: UInt64 = 1_000_000
+    static let promptAttempts = 3
+
+    /// The local meters read in turn between two clock readings, stamped at their midpoint. A
+    /// reader preempted between the clock and a counter (a busy node's scheduler) would
+    /// stamp energy read tens of milliseconds later at the earlier time, and the difference
+    /// lands in the wrong window: 3% of a 1 s window was seen on two busy cores. So a bracket
+    /// wider than the allowance is read again, and the narrowest of the attempts kept.
+    /// Reading a counter has no effect on it, so the extra reads change nothing they measure.
+    private func promptReads() -> (values: [[SampleValue]], time: UInt64) {
+        let allowance = max(Self.bracketAllowance, 4 * (narrowestBracket ?? 0))
+        var best: (values: [[SampleValue]], from: UInt64, width: UInt64)?
+        for attempt in 1...Self.promptAttempts {
+            let from = MonotonicClock.nanoseconds()
+            let values = promptMeters.map { meters[$0].sample() }
+            let width = MonotonicClock.nanoseconds() &- from
+            if width < best?.width ?? .max { best = (values, from, width) }
+            if width <= allowance || attempt == Self.promptAttempts { break }
+            rereads += 1
+        }
+        guard let best else { return ([], MonotonicClock.nanoseconds()) }
+        narrowestBracket = min(narrowestBracket ?? .max, best.width)
+        return (best.values, best.from + best.width / 2)
     }
 
     /// Waits for the reads still running and feeds them; returns the time of the last answer.
