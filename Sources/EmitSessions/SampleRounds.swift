@@ -57,34 +57,47 @@ final class SampleRounds {
         return time
     }
 
-    /// The narrowest bracket of clock readings a round of local reads fitted in so far.
-    private var narrowestBracket: UInt64?
+    /// The narrowest bracket each of the last rounds of local reads fitted in (a ring).
+    private var recentBrackets: [UInt64] = []
+    private var nextBracket = 0
     /// Local reads taken again because a round's bracket was too wide to stamp it by.
     private(set) var rereads = 0
-    /// A bracket is narrow enough within this, or four times the narrowest seen (eight GPUs read
-    /// in turn take longer than one package's file): a millisecond is 0.1% of a 1 s window.
+    /// A bracket is narrow enough within this, or four times the narrowest of the last rounds
+    /// (eight GPUs read in turn take longer than one package's file): 1 ms is 0.1% of a 1 s window.
     static let bracketAllowance: UInt64 = 1_000_000
     static let promptAttempts = 3
+    /// Rounds whose brackets set the pace: a meter that turned slow (a GPU falling off the bus
+    /// makes NVML wait) sets a new pace after this many rounds rather than being read three
+    /// times in each.
+    static let paceRounds = 16
 
     /// The local meters read in turn between two clock readings, stamped at their midpoint. A
-    /// reader preempted between the clock and a counter (a busy node's scheduler) would
-    /// stamp energy read tens of milliseconds later at the earlier time, and the difference
-    /// lands in the wrong window: 3% of a 1 s window was seen on two busy cores. So a bracket
-    /// wider than the allowance is read again, and the narrowest of the attempts kept.
-    /// Reading a counter has no effect on it, so the extra reads change nothing they measure.
+    /// reader preempted between the clock and a counter (a busy node's scheduler) would stamp
+    /// energy read tens of milliseconds later at the earlier time, and the difference lands in
+    /// the wrong window: 3% of a 1 s window was seen on two busy cores. So a bracket wider than
+    /// the allowance is read again, and the narrowest attempt kept; when a second attempt is no
+    /// quicker than half the first, the slowness is the meter's own and it is not read a third
+    /// time. Reading a counter has no effect on it, so the extra reads change nothing they measure.
     private func promptReads() -> (values: [[SampleValue]], time: UInt64) {
-        let allowance = max(Self.bracketAllowance, 4 * (narrowestBracket ?? 0))
+        let allowance = max(Self.bracketAllowance, 4 * (recentBrackets.min() ?? 0))
         var best: (values: [[SampleValue]], from: UInt64, width: UInt64)?
+        var first: UInt64 = 0
         for attempt in 1...Self.promptAttempts {
             let from = MonotonicClock.nanoseconds()
             let values = promptMeters.map { meters[$0].sample() }
             let width = MonotonicClock.nanoseconds() &- from
+            if attempt == 1 { first = width }
             if width < best?.width ?? .max { best = (values, from, width) }
-            if width <= allowance || attempt == Self.promptAttempts { break }
+            if width <= allowance || attempt == Self.promptAttempts || (attempt > 1 && width >= first / 2) { break }
             rereads += 1
         }
         guard let best else { return ([], MonotonicClock.nanoseconds()) }
-        narrowestBracket = min(narrowestBracket ?? .max, best.width)
+        if recentBrackets.count < Self.paceRounds {
+            recentBrackets.append(best.width)
+        } else {
+            recentBrackets[nextBracket] = best.width
+            nextBracket = (nextBracket + 1) % Self.paceRounds
+        }
         return (best.values, best.from + best.width / 2)
     }
 
