@@ -44,6 +44,42 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try db.pending(limit: 100).first?.eventID == events[10].eventID, "insertion order")
     }
 
+    /// What cannot be opened or read is said in a sentence naming the file, the cause and what
+    /// to do, never as GRDB's "SQLite error 26 ... while executing PRAGMA".
+    @Test func aFileThatIsNoOutboxAFolderThatIsAFileAndADamagedOutboxAreSaidInWords() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let garbage = dir.file("garbage.sqlite")
+        try String(repeating: "not a database\n", count: 100).write(toFile: garbage, atomically: true, encoding: .utf8)
+        let notADatabase = #expect(throws: EventDatabase.OpenError.self) { try EventDatabase(path: garbage) }
+        #expect(notADatabase?.description == "cannot open \(garbage): it is not an SQLite database (move it aside, or name another file)")
+
+        let underAFile = #expect(throws: EventDatabase.OpenError.self) { try EventDatabase(path: garbage + "/home/outbox.sqlite") }
+        #expect(underAFile?.description == "cannot open \(garbage)/home/outbox.sqlite: \(garbage) is a file, not a folder")
+
+        // An outbox whose table pages were overwritten (a failing disk) opens, then fails to read.
+        let path = dir.file("damaged.sqlite")
+        do {
+            let db = try EventDatabase(path: path)
+            #expect(try db.add(try makeEvents(200, run: "damaged")) == 200)
+        }
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        let pages = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) / 16384
+        for page in 1..<max(2, pages) {
+            try file.seek(toOffset: UInt64(page * 16384))
+            file.write(Data([7, 0, 0, 0, 0, 0, 0, 0]))  // 7 is no b-tree page type
+        }
+        try file.close()
+        var said = ""
+        do {
+            let db = try EventDatabase(path: path)
+            _ = try db.pending(limit: 1000)
+        } catch {
+            said = StorageFailure.describe(error, at: path)
+        }
+        #expect(said.contains("the database is damaged (SQLite: database disk image is malformed); move it aside (sqlite3's .recover"), "\(said)")
+    }
+
     @Test func idsSharingTheirIndexKeyAreToldApartByTheFullID() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -507,5 +543,8 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(model.status != 0)
         #expect(model.stderr.contains("\"energy_source\":\"token_model\""), "the event is printed so nothing vanishes")
         #expect(model.stderr.contains("could not store"))
+        // Said as the cause: SQLite's "disk I/O error" on a full file system is a full disk.
+        #expect(model.stderr.contains(mounted ? "the disk is full" : "/dev/null is a file, not a folder"), "\(model.stderr)")
+        #expect(!model.stderr.contains("while executing"))
     }
 }

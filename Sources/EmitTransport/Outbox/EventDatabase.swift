@@ -38,11 +38,7 @@ public final class EventDatabase: Sendable {
     public init(path: String, pageCacheKiB: Int = 32 << 10) throws {
         self.path = path
         let folder = (path as NSString).deletingLastPathComponent
-        do {
-            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-        } catch {
-            throw OpenError(path: path, reason: "cannot create \(folder): \(error.localizedDescription)")
-        }
+        if let problem = Self.createFolders(folder) { throw OpenError(path: path, reason: problem) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.prepareDatabase { db in
@@ -69,9 +65,27 @@ public final class EventDatabase: Sendable {
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
                 Thread.sleep(forTimeInterval: 0.05)
             } catch {
-                throw OpenError(path: path, reason: "\(error)")
+                throw OpenError(path: path, reason: StorageFailure.describe(error, at: path))
             }
         }
+    }
+
+    /// Creates `folder` and those above it that are missing; the problem in words, or nil.
+    static func createFolders(_ folder: String) -> String? {
+        guard !folder.isEmpty else { return nil }
+        var partial = folder.hasPrefix("/") ? "" : "."
+        for component in folder.split(separator: "/") {
+            partial += "/\(component)"
+            var info = stat()
+            if stat(partial, &info) == 0 {
+                if info.st_mode & S_IFMT != S_IFDIR { return "\(partial) is a file, not a folder" }
+                continue
+            }
+            if mkdir(partial, 0o755) != 0, errno != EEXIST {
+                return "cannot create the folder \(partial): \(String(cString: strerror(errno)))"
+            }
+        }
+        return nil
     }
 
     private static func open(path: String, configuration: Configuration) throws -> DatabasePool {

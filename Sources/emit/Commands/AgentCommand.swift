@@ -271,7 +271,9 @@ struct AgentServeCommand: AsyncParsableCommand {
         do {
             server = try AgentServer(
                 agent: agent, socket: listening,
-                deliver: { events in _ = try database.add(events) },
+                deliver: { events in
+                    do { _ = try database.add(events) } catch { throw StorageFailure.Described(error, at: outbox) }
+                },
                 health: {
                     [("outbox", .string(outbox)), ("outbox_pending", pending().map { .number(Double($0)) } ?? .null)]
                         + (deliveryState.withLock { $0 }.map { [("delivery", .string($0))] } ?? [])

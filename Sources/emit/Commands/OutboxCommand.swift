@@ -107,7 +107,7 @@ struct OutboxAdd: ParsableCommand {
         } catch let error as EventFileError {
             throw CommandFailure.usage("outbox add: \(error); nothing was enqueued")
         } catch {
-            throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(error)); nothing was enqueued, the input files are unchanged")
+            throw CommandFailure.usage("outbox add: could not store the events in \(database.path) (\(StorageFailure.describe(error, at: database.path))); nothing was enqueued, the input files are unchanged")
         }
         Console.error("emit outbox: \(result.added) added, \(result.offered - result.added) already in the outbox")
     }
@@ -124,7 +124,7 @@ struct OutboxStatus: ParsableCommand {
     func run() throws {
         let database = try outbox.open(mustExist: true)
         let counts: EventDatabase.Counts
-        do { counts = try database.counts() } catch { throw CommandFailure.usage("outbox status: \(error)") }
+        do { counts = try database.counts() } catch { throw CommandFailure.usage("outbox status: \(database.path): \(StorageFailure.describe(error, at: database.path))") }
         let age = counts.oldestPendingAddedAt.map { max(0, Date().timeIntervalSince($0)) }
         if json {
             Console.out(JSONWriter.line(.object([
@@ -190,7 +190,7 @@ struct OutboxExport: ParsableCommand {
             }
             if let handle, !chunk.isEmpty { handle.write(Data(chunk.utf8)) }
         } catch {
-            throw CommandFailure.usage("outbox export: \(error)")
+            throw CommandFailure.usage("outbox export: \(StorageFailure.describe(error))")
         }
         Console.error("emit outbox: exported \(count) event(s)")
     }
@@ -283,7 +283,7 @@ struct OutboxFlush: AsyncParsableCommand {
         } catch is CancellationError {
             throw CommandFailure(exitCode: 3, message: "outbox flush: stopped by a signal before the receiver answered; what was on the wire stays pending for the next flush")
         } catch {
-            throw CommandFailure(exitCode: 3, message: "outbox flush: \(error)")
+            throw CommandFailure(exitCode: 3, message: "outbox flush: \(StorageFailure.describe(error))")
         }
         // A collector does not say what it held already (OTLP is at-least-once; sinks deduplicate).
         let held = options.deliveryProtocol == .emit ? " (\(outcome.duplicates) already held by the receiver)" : ""

@@ -54,7 +54,7 @@ struct OutputOptions: ParsableArguments {
                 try EventDatabase(path: path).add(lines: lines.pairs)
             } catch {
                 Console.error(String(decoding: lines.bytes.dropLast(), as: UTF8.self))
-                throw CommandFailure.usage("could not store \(lines.count) event(s) in the outbox \(path) (\(error)); they are printed above as JSON Lines so nothing is lost")
+                throw CommandFailure.usage("could not store \(lines.count) event(s) in the outbox \(path) (\(StorageFailure.describe(error, at: path))); they are printed above as JSON Lines so nothing is lost")
             }
             return
         }
