@@ -252,6 +252,38 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try status()["pending"] == .number(0))
     }
 
+    /// A receiver whose disk is full answers 503 with the cause and a Retry-After, says so once
+    /// on its own stderr, and stores again as soon as there is room: the sender loses nothing.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
+    func aReceiverWithAFullDiskAnswers503InWordsAndRecovers() throws {
+        defer { dir.remove() }
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]).status == 0)
+        defer { _ = try? Programs.run("/bin/umount", ["-l", disk]) }
+        let events = try makeEvents(30, run: "full-disk")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
+        let (receiver, port) = try startReceiver("disk/recv")
+        defer { receiver.kill9() }
+        _ = try Programs.run("/bin/sh", ["-c", "head -c 5000000 /dev/zero > '\(disk)/filler'"])
+        let refused = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token, "--give-up-after", "1s"])
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("HTTP 503: the receiver cannot store events: the disk is full"), "\(refused.stderr)")
+        // Its Retry-After (30 s) outlasts the flush's second: one try and one wait, where
+        // backoff alone would have tried again every few tenths of a second.
+        #expect(refused.stderr.split(separator: "\n").filter { $0.contains("delivery failed") }.count == 1, "\(refused.stderr)")
+        #expect(try status()["pending"] == .number(30))
+        try FileManager.default.removeItem(atPath: "\(disk)/filler")
+        let delivered = try emit(["outbox", "flush", "--to", "http://127.0.0.1:\(port)", "--token-file", token])
+        #expect(delivered.status == 0, "\(delivered.stderr)")
+        #expect(Set(storedIDs(port: port)) == Set(events.map(\.eventID)))
+        let said = receiver.output.split(separator: "\n")
+        #expect(said.filter { $0.contains("cannot store events in \(disk)/recv.sqlite: the disk is full") && $0.contains("answering 503") }.count == 1,
+                "said once however many requests it refused: \(receiver.output)")
+        #expect(said.contains { $0.contains("storing events again") }, "\(receiver.output)")
+    }
+
     /// SIGTERM stops a flush once the batches on the wire are answered: they are marked, the
     /// rest stay pending, and the next flush sends each of those once and nothing again.
     @Test func aTerminatedFlushFinishesTheBatchesOnTheWireAndSendsNothingTwice() throws {

@@ -19,14 +19,25 @@ public struct IngestProcessor: Sendable {
 
     public typealias NotJSONLines = IngestBody.NotJSONLines
 
+    /// The store or the relay's outbox could not take the request's events (nothing of the
+    /// request is then in that database; a retry is deduplicated in the other).
+    public struct StoreFailed: Error, CustomStringConvertible {
+        public let path: String
+        public let error: any Error
+        public var description: String { "\(path): \(StorageFailure.describe(error, at: path))" }
+    }
+
     /// Checks every event, then stores the valid ones durably before answering. With a relay,
     /// every valid event of the body (new or not) is offered to the forward outbox too, so a
     /// retry after a failure between the two stores still forwards it.
     public func ingest(_ body: [UInt8]) async throws -> IngestResult {
         let (valid, rejected) = try check(body)
         let batch = GroupCommitter.Batch(bytes: body, rows: valid)
-        let added = try await storeWriter.add(batch)
-        if let forwardWriter { _ = try await forwardWriter.add(batch) }
+        let added: Int
+        do { added = try await storeWriter.add(batch) } catch { throw StoreFailed(path: store.path, error: error) }
+        if let forwardWriter, let forwardOutbox {
+            do { _ = try await forwardWriter.add(batch) } catch { throw StoreFailed(path: forwardOutbox.path, error: error) }
+        }
         return IngestResult(accepted: added, duplicates: valid.count - added, rejected: rejected)
     }
 

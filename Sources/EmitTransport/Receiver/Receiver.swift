@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// The reference ingest endpoint: `POST /v1/events` (JSON Lines, optionally gzip, bearer token),
 /// `GET /v1/events` (everything stored, as JSON Lines) and `GET /healthz`.
@@ -22,15 +23,21 @@ public struct ReceiverConfiguration: Sendable {
 }
 
 public enum Receiver {
-    /// Builds the application; `onRunning` gets the bound port (useful with port 0).
+    /// A store that cannot take events (a full disk) is retried after this many seconds.
+    static let storeRetryAfterSeconds = 30
+
+    /// Builds the application; `onRunning` gets the bound port (useful with port 0); `log` is
+    /// told when the store fails and when it stores again.
     public static func application(
         configuration: ReceiverConfiguration, processor: IngestProcessor,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router()
         let token = configuration.token.map { Array($0.utf8) }
         let maxBody = configuration.maxBodyBytes
         let store = processor.store
+        let storeFailure = StoreFailureLog(log: log)
 
         router.get("/healthz") { _, _ in "ok\n" }
 
@@ -52,11 +59,18 @@ public enum Receiver {
             let bytes = Array(body.readableBytesView)
             do {
                 let result = try await processor.ingest(bytes)
+                storeFailure.stored()
                 var out = ByteBuffer()
                 out.writeString(JSONWriter.line(result.json))
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: out))
             } catch let error as IngestProcessor.NotJSONLines {
                 return text(.badRequest, "not JSON Lines: \(error)\n")
+            } catch let failure as IngestProcessor.StoreFailed {
+                // The sender keeps the events and retries; what was stored is deduplicated then.
+                storeFailure.failed(failure)
+                var response = text(.serviceUnavailable, "the receiver cannot store events: \(StorageFailure.describe(failure.error, at: failure.path))\n")
+                response.headers[.retryAfter] = String(storeRetryAfterSeconds)
+                return response
             }
         }
 
@@ -121,3 +135,30 @@ public enum Receiver {
     }
 }
 
+/// Says on the receiver's side, once per cause, why requests are answered 503, and when storing
+/// works again: a full disk must not pass unseen while senders quietly retry.
+final class StoreFailureLog: Sendable {
+    private let log: @Sendable (String) -> Void
+    private let last = Mutex<String?>(nil)
+
+    init(log: @escaping @Sendable (String) -> Void) {
+        self.log = log
+    }
+
+    func failed(_ failure: IngestProcessor.StoreFailed) {
+        let said = failure.description
+        let isNew = last.withLock { last in
+            defer { last = said }
+            return last != said
+        }
+        if isNew { log("cannot store events in \(said); answering 503 (the senders keep their events and retry)") }
+    }
+
+    func stored() {
+        let recovered = last.withLock { last in
+            defer { last = nil }
+            return last != nil
+        }
+        if recovered { log("storing events again") }
+    }
+}

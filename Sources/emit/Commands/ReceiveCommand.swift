@@ -121,7 +121,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         let host = configuration.host
         let app = try Receiver.application(
             configuration: configuration, processor: IngestProcessor(store: store, forwardOutbox: forwardOutbox),
-            onRunning: { bound in Console.error("emit receive: listening on \(scheme)://\(host):\(bound) (store \(store.path))") })
+            onRunning: { bound in Console.error("emit receive: listening on \(scheme)://\(host):\(bound) (store \(store.path))") },
+            log: { Console.error("emit receive: \($0)") })
         // Shut down in reverse order: the server stops taking events first, then the relay
         // finishes the batches it has on the wire.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
