@@ -65,12 +65,7 @@ final class ClockCounter: EnergyMeter, @unchecked Sendable {
     @Test func aReadPreemptedBeforeItsCounterIsTakenAgainSoWindowsHoldTheirOwnEnergy() throws {
         let meter = ClockCounter(watts: 250, stallEveryOtherRound: true)
         let collected = Collected()
-        let session = MeteringSession(interval: 0.1, window: 0.5, meters: [meter],
-                                      eventFactory: { device, window, joules, measurement, recordedAt in
-                                          try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
-                                                                   window: window, energyJoules: joules, measurement: measurement)
-                                              .build(recordedAt: recordedAt)
-                                      }, deliver: collected.add)
+        let session = MeteringSession.forTests(interval: 0.1, window: 0.5, meters: [meter], deliver: collected.add)
         session.start()
         Thread.sleep(forTimeInterval: 1.65)
         let report = session.stop()
@@ -102,20 +97,11 @@ final class ClockCounter: EnergyMeter, @unchecked Sendable {
         #expect(abs(joules - 400 * seconds) <= 0.02 * 400 * seconds, "\(joules) J over \(seconds) s")
     }
 
-    static func session(_ meter: ClockCounter, interval: Double) -> MeteringSession {
-        MeteringSession(interval: interval, window: nil, meters: [meter],
-                        eventFactory: { device, window, joules, measurement, recordedAt in
-                            try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
-                                                     window: window, energyJoules: joules, measurement: measurement)
-                                .build(recordedAt: recordedAt)
-                        }, deliver: { _ in })
-    }
-
     /// A meter slow by nature (eight GPUs read in turn) is read twice in its first round, then
     /// once: its second read was no quicker, and the allowance is four times its pace.
     @Test func aMeterSlowOnEveryReadIsReadAgainOnlyWhileItsPaceIsLearned() {
         let meter = ClockCounter(watts: 100, everyRead: 0.003)
-        let session = Self.session(meter, interval: 0.02)
+        let session = MeteringSession.forTests(interval: 0.02, window: nil, meters: [meter], deliver: { _ in })
         session.start()
         Thread.sleep(forTimeInterval: 0.4)
         let report = session.stop()
@@ -128,7 +114,7 @@ final class ClockCounter: EnergyMeter, @unchecked Sendable {
     /// twice per round only until the last rounds set its new pace, never three times.
     @Test func aMeterThatTurnsSlowSetsANewPaceWithinSixteenRounds() {
         let meter = ClockCounter(watts: 100)
-        let session = Self.session(meter, interval: 0.01)
+        let session = MeteringSession.forTests(interval: 0.01, window: nil, meters: [meter], deliver: { _ in })
         session.start()
         Thread.sleep(forTimeInterval: 0.2)
         let before = session.promptRereads

@@ -33,6 +33,18 @@ final class SteppingMeter: EnergyMeter, @unchecked Sendable {
     func close() {}
 }
 
+extension MeteringSession {
+    /// A session whose events are run events of run "r" on node "n".
+    static func forTests(interval: Double, window: Double?, meters: [EnergyMeter], deliver: @escaping @Sendable ([EnergyEvent]) -> Void) -> MeteringSession {
+        MeteringSession(interval: interval, window: window, meters: meters,
+                        eventFactory: { device, window, joules, measurement, recordedAt in
+                            try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
+                                                     window: window, energyJoules: joules, measurement: measurement)
+                                .build(recordedAt: recordedAt)
+                        }, deliver: deliver)
+    }
+}
+
 final class Collected: @unchecked Sendable {
     private let events = Mutex<[[EnergyEvent]]>([])
     func add(_ batch: [EnergyEvent]) { events.withLock { $0.append(batch) } }
@@ -130,12 +142,7 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
 @Suite struct ConcurrentReadsTests {
     @Test func slowMetersAreReadSideBySide() throws {
         let meters = (0..<4).map { SlowPowerMeter(id: "bmc-\($0)", delay: 0.3) }
-        let session = MeteringSession(interval: 0.05, window: nil, meters: meters,
-                                      eventFactory: { device, window, joules, measurement, recordedAt in
-                                          try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
-                                                                   window: window, energyJoules: joules, measurement: measurement)
-                                              .build(recordedAt: recordedAt)
-                                      }, deliver: { _ in })
+        let session = MeteringSession.forTests(interval: 0.05, window: nil, meters: meters, deliver: { _ in })
         let start = Date()
         session.start()
         let started = Date().timeIntervalSince(start)
@@ -159,12 +166,7 @@ final class SlowPowerMeter: EnergyMeter, @unchecked Sendable {
         let stuck = SlowPowerMeter(id: "bmc-stuck", delay: 0, laterDelay: 0.7)
         let counter = SteppingMeter(step: 1_000_000)
         let collected = Collected()
-        let session = MeteringSession(interval: 0.05, window: 1.0, meters: [stuck, counter],
-                                      eventFactory: { device, window, joules, measurement, recordedAt in
-                                          try RunMeterEventBuilder(runID: "r", source: device.source, device: device.device, nodeID: "n",
-                                                                   window: window, energyJoules: joules, measurement: measurement)
-                                              .build(recordedAt: recordedAt)
-                                      }, deliver: collected.add)
+        let session = MeteringSession.forTests(interval: 0.05, window: 1.0, meters: [stuck, counter], deliver: collected.add)
         session.start()
         Thread.sleep(forTimeInterval: 2.6)
         let report = session.stop()
