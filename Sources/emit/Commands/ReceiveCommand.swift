@@ -17,7 +17,9 @@ struct ReceiveCommand: AsyncParsableCommand {
             Authorization: Bearer TOKEN and answers {"accepted", "duplicates", "rejected": [{"index", \
             "event_id", "codes"}]}; every event is checked with the contract validator and stored in \
             --db exactly once. 401 without a valid token, 413 over --max-body, 400 for a body that \
-            is not JSON Lines. GET /v1/events returns everything stored (same token); GET /healthz \
+            is not JSON Lines, 503 with Retry-After while --db cannot take events (a full disk: \
+            said once here on stderr, and again when it stores again; senders keep their events \
+            and retry). GET /v1/events returns everything stored (same token); GET /healthz \
             answers ok. With --forward-to, accepted events also enter this host's outbox and are \
             delivered upstream, so a site relay can collect from many nodes. A relay refused for \
             good (a wrong upstream token) says so and keeps the events in the outbox; receiving \
