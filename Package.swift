@@ -96,6 +96,8 @@ let package = Package(
                 // /metrics for Prometheus.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // --gzip for the OTLP metrics pushes, as the transport's flush has it.
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

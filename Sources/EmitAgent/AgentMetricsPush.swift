@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CompressNIO
 import EmitContract
 import EmitOTLP
 import Foundation
@@ -11,6 +12,7 @@ public struct OTLPMetricsTarget: Sendable {
     public var url: URL
     public var encoding: OTLPEncoding = .protobuf
     public var headers: [(name: String, value: String)] = []
+    public var gzip = false
     public var caFile: String?
     public var interval: Double
 
@@ -78,7 +80,13 @@ public final class AgentMetricsPusher: Service {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: target.encoding.contentType)
         for (name, value) in target.headers { request.headers.replaceOrAdd(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        if target.gzip {
+            var plain = ByteBuffer(bytes: body)
+            request.body = .bytes(try plain.compress(with: .gzip()))
+            request.headers.add(name: "Content-Encoding", value: "gzip")
+        } else {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         let response = try await client.execute(request, timeout: .seconds(30))
         let answer = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {

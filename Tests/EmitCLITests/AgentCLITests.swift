@@ -391,7 +391,7 @@ import Glibc
         defer { sink.kill9() }
         #expect(sink.waitForPort(port), "\(sink.output)")
         let agent = try node.startAgent(["--otlp-metrics-to", "http://127.0.0.1:\(port)", "--otlp-metrics-interval", "200ms", "--otlp-encoding", "json",
-                                         "--to", "http://127.0.0.1:\(port)", "--protocol", "otlp"])
+                                         "--to", "http://127.0.0.1:\(port)", "--protocol", "otlp", "--gzip"])
         defer { agent.kill9() }
         // A run ended without --out goes to the agent's outbox and on, as OTLP logs.
         #expect(try node.emit(["agent", "begin", "--run-id", "otlp-run", "--devices", "0"], as: "nobody").status == 0)
@@ -411,6 +411,7 @@ import Glibc
             #expect(point["attributes"]?["hw.type"] == .string("gpu") && point["attributes"]?["hw.name"] == .string("Test Accelerator 80GB"))
             #expect(point["attributes"]?["emit.energy_source"] == .string("nvml") && point["attributes"]?["emit.energy_provenance"] == .string("measured"))
             #expect(point["resource"]?["host.name"] == .string("node-shared") && point["resource"]?["service.name"] == .string("emit"))
+            #expect(point["gzip"] == .bool(true), "--gzip compresses the metrics pushes too")
         }
         let values = gpu.compactMap { $0["value"]?.numberValue }
         #expect(values == values.sorted() && (values.last ?? 0) > (values.first ?? 0), "a GPU drawing \(Self.watts) W: \(values)")
@@ -425,6 +426,7 @@ import Glibc
         #expect(!records.isEmpty && records.allSatisfy { $0["attributes"]?["emit.compute_assignment_run_id"] == .string("otlp-run") },
                 "the run's events delivered as OTLP log records: \(agent.output)")
         #expect(records.contains { $0["body"]?["device"]?["id"] == .string("GPU-aaaa") && $0["encoding"] == .string("json") })
+        #expect(records.allSatisfy { $0["gzip"] == .bool(true) }, "the agent's delivery honours --gzip")
         // Stopped, the agent pushes its final totals once more.
         let signalled = Date().timeIntervalSince1970 * 1e9
         #expect(agent.stop(with: SIGTERM), "\(agent.output)")
@@ -435,5 +437,7 @@ import Glibc
         // Metrics need a receiver: the flags alone are refused before anything starts.
         let orphan = try node.emit(["agent", "--socket", node.dir.file("other.sock"), "--otlp-metrics-interval", "1s"])
         #expect(orphan.status == 2 && orphan.stderr.contains("--otlp-metrics-interval is for --otlp-metrics-to"), "\(orphan.stderr)")
+        let lonelyGzip = try node.emit(["agent", "--socket", node.dir.file("other.sock"), "--gzip"])
+        #expect(lonelyGzip.status == 2 && lonelyGzip.stderr.contains("--gzip are for --to or --otlp-metrics-to"), "\(lonelyGzip.stderr)")
     }
 }

@@ -61,6 +61,7 @@ enum AgentConfigFile {
     ] }
     static var flags: [String: WritableKeyPath<AgentServeCommand, Bool>] { [
         "redfish_session": \.meters.redfishSession, "allow_insecure_http": \.allowInsecureHTTP, "metrics_allow_remote": \.metricsAllowRemote,
+        "gzip": \.delivery.gzip,
     ] }
 
     static func apply(_ path: String, to command: inout AgentServeCommand) throws {
@@ -198,11 +199,12 @@ struct AgentServeCommand: AsyncParsableCommand {
             flushOptions?.token = try tokenFile.map(TokenFile.read)
             flushOptions?.follow = true
             flushOptions?.caFile = caFile
+            flushOptions?.gzip = delivery.gzip
             flushOptions?.giveUpAfter = .infinity
         } else if tokenFile != nil {
             throw CommandFailure.usage("--token-file is for --to: name the receiver too")
-        } else if delivery.deliveryProtocol != nil || (delivery.otlpEncoding != nil || !delivery.headers.isEmpty) && otlpMetricsTo == nil {
-            throw CommandFailure.usage("--protocol, --otlp-encoding and --header are for --to or --otlp-metrics-to: name the receiver too")
+        } else if delivery.deliveryProtocol != nil || (delivery.otlpEncoding != nil || !delivery.headers.isEmpty || delivery.gzip) && otlpMetricsTo == nil {
+            throw CommandFailure.usage("--protocol, --otlp-encoding, --header and --gzip are for --to or --otlp-metrics-to: name the receiver too")
         }
         var metricsTarget: OTLPMetricsTarget?
         if let otlpMetricsTo {
@@ -216,6 +218,7 @@ struct AgentServeCommand: AsyncParsableCommand {
             let (_, encoding, headers) = try delivery.resolved(metricsToo: true)
             target.encoding = encoding
             target.headers = headers
+            target.gzip = delivery.gzip
             target.caFile = caFile
             metricsTarget = target
         } else if otlpMetricsInterval != nil {

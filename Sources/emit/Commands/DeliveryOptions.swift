@@ -18,6 +18,9 @@ struct DeliveryOptions: ParsableArguments {
         valueName: "NAME=VALUE"))
     var headers: [String] = []
 
+    @Flag(help: "Compress request bodies with gzip (Content-Encoding: gzip); the agent's metrics pushes too.")
+    var gzip = false
+
     /// Checked before anything is sent: every problem named with its flag. `metricsToo`: OTLP
     /// metrics are pushed as well, so --otlp-encoding means something without --protocol otlp.
     func resolved(metricsToo: Bool = false) throws -> (FlushOptions.DeliveryProtocol, OTLPEncoding, [(name: String, value: String)]) {

@@ -238,9 +238,6 @@ struct OutboxFlush: AsyncParsableCommand {
     @Flag(name: .customLong("allow-insecure-http"), help: "Allow plain HTTP to a host that is not loopback.")
     var allowInsecureHTTP = false
 
-    @Flag(help: "Compress request bodies with gzip.")
-    var gzip = false
-
     @Option(name: .customLong("give-up-after"), parsing: .unconditional, help: ArgumentHelp("Stop retrying after failing this long without progress (e.g. 30s, 5m).", valueName: "D"))
     var giveUpAfter: String = "5m"
 
@@ -266,7 +263,7 @@ struct OutboxFlush: AsyncParsableCommand {
         options.batchSize = batch
         options.follow = follow
         options.caFile = caFile
-        options.gzip = gzip
+        options.gzip = delivery.gzip
         options.giveUpAfter = try Durations.seconds(giveUpAfter, flag: "--give-up-after")
         options.connectTimeout = try Durations.seconds(connectTimeout, flag: "--connect-timeout")
         options.requestTimeout = try Durations.seconds(requestTimeout, flag: "--request-timeout")

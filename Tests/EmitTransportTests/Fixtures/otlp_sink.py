@@ -145,7 +145,7 @@ class Sink(http.server.BaseHTTPRequestHandler):
                         continue
                     for point in metric.sum.data_points:
                         lines.append({
-                            "resource": resource, "name": metric.name, "unit": metric.unit, "description": metric.description,
+                            "gzip": zipped, "resource": resource, "name": metric.name, "unit": metric.unit, "description": metric.description,
                             "temporality": metric.sum.aggregation_temporality, "monotonic": metric.sum.is_monotonic,
                             "attributes": attributes(point.attributes), "start_time_unix_nano": point.start_time_unix_nano,
                             "time_unix_nano": point.time_unix_nano,
