@@ -18,7 +18,7 @@ struct DeliveryOptions: ParsableArguments {
         valueName: "NAME=VALUE"))
     var headers: [String] = []
 
-    @Flag(help: "Compress request bodies with gzip (Content-Encoding: gzip); the agent's metrics pushes too.")
+    @Flag(help: "Compress every request body with gzip (Content-Encoding: gzip).")
     var gzip = false
 
     /// Checked before anything is sent: every problem named with its flag. `metricsToo`: OTLP
