@@ -35,7 +35,7 @@ public final class DeliveryService: Service {
         ended.withLock { $0 = result }
         switch result {
         case .failure(let error) where !(error is CancellationError):
-            stoppedForGood("\(error)")
+            stoppedForGood(StorageFailure.describe(error, at: flusher.outbox.path))
         case .success(let outcome) where outcome.gaveUp != nil:
             stoppedForGood("\(outcome.gaveUp ?? ""); \(outcome.pending) events pending")
         default:
