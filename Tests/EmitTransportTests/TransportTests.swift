@@ -210,8 +210,8 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         token = try dir.write("token", "tok-\(UUID().uuidString)\n")
     }
 
-    func startReceiver(_ name: String = "recv", extra: [String] = [], environment: [String: String] = [:]) throws -> (BackgroundProcess, Int) {
-        let port = try StaticHTTPServer.freePort()
+    func startReceiver(_ name: String = "recv", port chosen: Int? = nil, extra: [String] = [], environment: [String: String] = [:]) throws -> (BackgroundProcess, Int) {
+        let port = try chosen ?? StaticHTTPServer.freePort()
         let receiver = try BackgroundProcess(Programs.emit, ["receive", "--listen", "127.0.0.1:\(port)", "--db", dir.file("\(name).sqlite"), "--token-file", token] + extra,
                                              environment: environment, log: dir.file("\(name).log"))
         #expect(receiver.waitForPort(port), "\(receiver.output)")
@@ -282,6 +282,43 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(said.filter { $0.contains("cannot store events in \(disk)/recv.sqlite: the disk is full") && $0.contains("answering 503") }.count == 1,
                 "said once however many requests it refused: \(receiver.output)")
         #expect(said.contains { $0.contains("storing events again") }, "\(receiver.output)")
+    }
+
+    /// A following flush whose own outbox fills its disk (it cannot mark what was delivered)
+    /// says so once, waits, and goes on when there is room: nothing lost, nothing held twice.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs"))
+    func aFollowingFlushWhoseOutboxDiskFillsWaitsAndGoesOn() throws {
+        defer { dir.remove() }
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]).status == 0)
+        defer { _ = try? Programs.run("/bin/umount", ["-l", disk]) }
+        let events = try makeEvents(30, run: "sender-disk")
+        try writeEvents(events, to: dir.file("events.jsonl"))
+        #expect(try emit(["outbox", "add", dir.file("events.jsonl")], home: "disk").status == 0)
+        // The receiver is not up yet: the flush waits on the network with its outbox open.
+        let port = try StaticHTTPServer.freePort()
+        let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--follow", "--to", "http://127.0.0.1:\(port)", "--token-file", token],
+                                          environment: ["EMIT_HOME": disk], log: dir.file("flush.log"))
+        defer { flush.kill9() }
+        #expect(flush.waitForOutput("connection refused"), "\(flush.output)")
+        _ = try Programs.run("/bin/sh", ["-c", "head -c 5000000 /dev/zero > '\(disk)/filler'"])
+        let (receiver, _) = try startReceiver(port: port)
+        defer { receiver.kill9() }
+        #expect(flush.waitForOutput("delivery waits and tries again"), "\(flush.output)")
+        #expect(flush.output.contains("the outbox \(disk)/outbox.sqlite failed: the disk is full"), "\(flush.output)")
+        #expect(flush.process.isRunning, "a full disk does not end a following flush")
+        try FileManager.default.removeItem(atPath: "\(disk)/filler")
+        var pending: JSONValue?
+        for _ in 0..<100 {
+            pending = try? status(home: "disk")["pending"]
+            if pending == .number(0) { break }
+            usleep(100_000)
+        }
+        #expect(pending == .number(0), "\(flush.output)")
+        #expect(storedIDs(port: port).sorted() == events.map(\.eventID).sorted(), "each event held once")
+        #expect(flush.output.components(separatedBy: "delivery waits and tries again").count == 2, "said once: \(flush.output)")
+        #expect(flush.stop(with: SIGTERM) && flush.process.terminationStatus == 0, "\(flush.output)")
     }
 
     /// SIGTERM stops a flush once the batches on the wire are answered: they are marked, the

@@ -1,3 +1,4 @@
+import GRDB
 import ServiceLifecycle
 import Synchronization
 
@@ -10,26 +11,50 @@ public final class DeliveryService: Service {
     /// What the flush came to, or why it ended, once `run` returned.
     private let ended = Mutex<Result<FlushOutcome, any Error>?>(nil)
     private let stoppedForGood: @Sendable (String) -> Void
+    private let paused: @Sendable (String?) -> Void
+
+    /// A following flush whose outbox fails (a full disk) waits this long at most between tries.
+    static let longestStoragePause = 30.0
 
     /// `stoppedForGood` is told why, when the flush ends on its own before it was asked to:
     /// refused credentials, a collector refusing for good (a daemon that goes on says so).
-    public init(_ flusher: Flusher, stoppedForGood: @escaping @Sendable (_ reason: String) -> Void = { _ in }) {
+    /// `paused` is told why a following flush waits for its outbox (a full disk), and nil when
+    /// it tries again.
+    public init(_ flusher: Flusher, paused: @escaping @Sendable (_ reason: String?) -> Void = { _ in },
+                stoppedForGood: @escaping @Sendable (_ reason: String) -> Void = { _ in }) {
         self.flusher = flusher
+        self.paused = paused
         self.stoppedForGood = stoppedForGood
     }
 
     public var outcome: Result<FlushOutcome, any Error>? { ended.withLock { $0 } }
 
     public func run() async throws {
-        let result: Result<FlushOutcome, any Error>
-        do {
-            result = .success(try await withGracefulShutdownHandler {
-                try await flusher.run()
-            } onGracefulShutdown: { [flusher] in
-                flusher.finishInFlight()
-            })
-        } catch {
-            result = .failure(error)
+        var result: Result<FlushOutcome, any Error>
+        var pause = 1.0
+        var saidPause: String?
+        while true {
+            do {
+                result = .success(try await withGracefulShutdownHandler {
+                    try await flusher.run()
+                } onGracefulShutdown: { [flusher] in
+                    flusher.finishInFlight()
+                })
+            } catch {
+                result = .failure(error)
+            }
+            // A following flush (a daemon's delivery) outlives a full disk: the events stay
+            // pending, and it tries again, said once per cause, until it can mark them.
+            guard case .failure(let error) = result, error is DatabaseError, flusher.options.follow, !flusher.isFinishing else { break }
+            let reason = StorageFailure.describe(error, at: flusher.outbox.path)
+            if reason != saidPause {
+                flusher.log("the outbox \(flusher.outbox.path) failed: \(reason); delivery waits and tries again (every \(Int(Self.longestStoragePause)) s at most)")
+                saidPause = reason
+            }
+            paused(reason)
+            do { try await flusher.pause(pause) } catch { break }
+            pause = min(pause * 2, Self.longestStoragePause)
+            paused(nil)
         }
         await flusher.shutdown()
         ended.withLock { $0 = result }

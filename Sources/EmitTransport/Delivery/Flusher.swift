@@ -98,7 +98,7 @@ public final class Flusher: Sendable {
     public let outbox: EventDatabase
     public let options: FlushOptions
     private let client: HTTPClient
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
     /// Request bodies' memory (and OTLP's writers), reused from one batch to the next: a body is
     /// megabytes, and fresh memory of that size costs the kernel more to hand out (zeroed pages,
     /// a fault each) than copying the events into it costs.
@@ -107,7 +107,7 @@ public final class Flusher: Sendable {
     var keptRequestMemory: Int { requestMemory.withLock { $0.count } }
     /// Set by `finishInFlight`: nothing new is sent and nothing waited for.
     private let finishing = Mutex(false)
-    private var isFinishing: Bool { finishing.withLock { $0 } }
+    var isFinishing: Bool { finishing.withLock { $0 } }
 
     public init(outbox: EventDatabase, options: FlushOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.outbox = outbox
@@ -260,7 +260,7 @@ public final class Flusher: Sendable {
     }
 
     /// Waits `seconds`, or less once asked to finish.
-    private func pause(_ seconds: Double) async throws {
+    func pause(_ seconds: Double) async throws {
         let until = ContinuousClock.now + .nanoseconds(Int64(seconds * 1e9))
         while !isFinishing, ContinuousClock.now < until {
             try await Task.sleep(for: min(.milliseconds(50), until - .now))

@@ -308,8 +308,12 @@ struct AgentServeCommand: AsyncParsableCommand {
                 throw CommandFailure.usage("--to: \(error)")
             }
             // Delivery that stops (refused credentials, a collector refusing for good) leaves
-            // the events in the outbox; metering goes on.
-            let delivery = DeliveryService(flusher) { reason in
+            // the events in the outbox; metering goes on. One whose outbox fails (a full disk)
+            // waits and tries again.
+            let destination = "to \(flushOptions.endpoint.absoluteString)"
+            let delivery = DeliveryService(flusher, paused: { reason in
+                deliveryState.withLock { $0 = reason.map { "paused: \($0)" } ?? destination }
+            }) { reason in
                 deliveryState.withLock { $0 = "stopped: \(reason)" }
                 Console.error("emit agent (delivery): stopped: \(reason); events stay in the outbox (emit outbox flush delivers them); metering goes on")
             }
