@@ -313,10 +313,10 @@ struct AgentServeCommand: AsyncParsableCommand {
             let destination = "to \(flushOptions.endpoint.absoluteString)"
             let delivery = DeliveryService(flusher, paused: { reason in
                 deliveryState.withLock { $0 = reason.map { "paused: \($0)" } ?? destination }
-            }) { reason in
+            }, stoppedForGood: { reason in
                 deliveryState.withLock { $0 = "stopped: \(reason)" }
                 Console.error("emit agent (delivery): stopped: \(reason); events stay in the outbox (emit outbox flush delivers them); metering goes on")
-            }
+            })
             services.append(.init(service: delivery, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "delivery"))
         }
         do {

@@ -131,9 +131,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         if let flusher {
             // A relay that stops (refused credentials, a collector refusing for good) leaves the
             // events in its outbox; the receiver goes on taking them.
-            let relay = DeliveryService(flusher) { reason in
+            let relay = DeliveryService(flusher, stoppedForGood: { reason in
                 Console.error("emit receive (relay): stopped: \(reason); events stay in the outbox \(flusher.outbox.path); receiving goes on")
-            }
+            })
             services.append(.init(service: relay, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore, serviceName: "relay"))
         }
         services.append(.init(service: app, serviceName: "receiver"))
