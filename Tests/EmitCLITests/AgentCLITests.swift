@@ -221,6 +221,49 @@ import Glibc
         #expect(flushed.status == 0 && !flushed.stderr.contains(" 0 delivered"), "the refused run's events were kept: \(flushed.stderr)")
     }
 
+    /// An agent whose disk fills cannot mark what it delivered: delivery pauses and its status
+    /// says why, metering goes on, and delivery resumes once there is room, nothing lost.
+    @Test func aFullDiskPausesTheAgentsDeliveryAndItResumes() throws {
+        guard rootOrSkip() else { return }
+        let node = try Node()
+        defer { node.dir.remove(); node.fake.state.remove() }
+        let home = node.dir.file("home")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", home]).status == 0)
+        defer { _ = try? Programs.run("/bin/umount", ["-l", home]) }
+        let port = try StaticHTTPServer.freePort()
+        let token = try node.dir.write("token", "the-token\n")
+        // No receiver yet: the run's events wait in the agent's outbox.
+        let agent = try node.startAgent(["--to", "http://127.0.0.1:\(port)", "--token-file", token])
+        defer { agent.kill9() }
+        #expect(try node.emit(["agent", "begin", "--run-id", "full-disk", "--devices", "0"], as: "nobody").status == 0)
+        usleep(300_000)
+        #expect(try node.emit(["agent", "end", "--run-id", "full-disk"], as: "nobody").status == 0)
+        #expect(agent.waitForOutput("connection refused"), "\(agent.output)")
+        _ = try Programs.run("/bin/sh", ["-c", "head -c 9000000 /dev/zero > '\(home)/filler'"])
+        let receiver = try BackgroundProcess(Programs.emit, ["receive", "--listen", "127.0.0.1:\(port)", "--db", node.dir.file("received.sqlite"), "--token-file", token],
+                                             log: node.dir.file("receiver.log"))
+        defer { receiver.kill9() }
+        #expect(agent.waitForOutput("delivery waits and tries again"), "\(agent.output)")
+        let paused = try node.emit(["agent", "status"])
+        #expect(paused.stdout.contains("delivery: paused:") && paused.stdout.contains("the disk is full"), "\(paused.stdout)")
+        try FileManager.default.removeItem(atPath: "\(home)/filler")
+        let pending = { () -> JSONValue? in
+            (try? node.emit(["outbox", "status", "--json", "--outbox", "\(home)/outbox.sqlite"])).flatMap { try? JSONParser.parse($0.stdout.trimmingCharacters(in: .newlines)) }?["pending"]
+        }
+        var status = ""
+        for _ in 0..<100 {
+            status = (try? node.emit(["agent", "status"]))?.stdout ?? ""
+            if status.contains("delivery: to http://127.0.0.1:\(port)"), pending() == .number(0) { break }
+            usleep(100_000)
+        }
+        #expect(status.contains("delivery: to http://127.0.0.1:\(port)"), "delivery resumed: \(status)")
+        #expect(pending() == .number(0))
+        let held = HTTP.request("http://127.0.0.1:\(port)/v1/events", headers: ["Authorization": "Bearer the-token"]).text
+        #expect(held.contains("\"compute_assignment_run_id\":\"full-disk\""), "\(held)")
+        #expect(agent.process.isRunning, "the agent outlived its full disk: \(agent.output)")
+    }
+
     @Test func anotherUserIsRefusedAndEndingWithoutOutStoresInTheAgentsOutbox() throws {
         guard rootOrSkip() else { return }
         let node = try Node()
