@@ -439,7 +439,7 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         #expect(try emit(["outbox", "add", dir.file("events.jsonl")]).status == 0)
         // The proxy answers 503, drops connections and stalls before it forwards anything.
         let upstreamPort = try StaticHTTPServer.freePort()
-        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "503,drop,503,slow,drop", log: dir.file("proxy.log")))
+        let (proxy, proxyPort) = try #require(try BackgroundProcess.faultProxy(upstream: upstreamPort, faults: "503,drop,502html,slow,drop", log: dir.file("proxy.log")))
         defer { proxy.kill9() }
         // The receiver behind the proxy starts only after the flush has begun failing.
         let flush = try BackgroundProcess(Programs.emit, ["outbox", "flush", "--to", "http://127.0.0.1:\(proxyPort)", "--token-file", token, "--batch", "40", "--give-up-after", "60s"],
@@ -452,6 +452,9 @@ func writeEvents(_ events: [EnergyEvent], to path: String) throws {
         flush.process.waitUntilExit()
         #expect(flush.process.terminationStatus == 0, "\(flush.output)")
         #expect(flush.output.contains("retrying"))
+        // A proxy's error page is said on the retry's one line, as the server wrote it.
+        #expect(flush.output.contains("(HTTP 502: <html> <head><title>502 Bad Gateway</title></head> <body> <center><h1>502 Bad Gateway</h1></center> </body> </html>); retrying"),
+                "\(flush.output)")
         let ids = storedIDs(port: upstreamPort)
         #expect(ids.count == 300 && Set(ids).count == 300)
         #expect(try status()["delivered"] == .number(300))

@@ -239,7 +239,9 @@ public final class Flusher: Sendable {
                         outcome.gaveUp = "event \(batch[0].eventID) alone is larger than the receiver accepts (413); it stays pending"
                     case _ where otlp ? [429, 502, 503, 504].contains(status) : status == 408 || status == 429 || (500..<600).contains(status):
                         retry.append(batch)
-                        let said = message().trimmingCharacters(in: .whitespacesAndNewlines)
+                        // One line, however the server wrote it (a proxy's HTML error page).
+                        let said = message().split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                            .filter { !$0.isEmpty }.joined(separator: " ").prefix(200)
                         try await backoff(&attempt, &failingSince, reason: "HTTP \(status)" + (said.isEmpty ? "" : ": \(said)"), retryAfter: retryAfter, outcome: &outcome)
                     case 400..<500 where otlp && batch.count > 1:
                         // A refused request names no record: each event alone, to keep the good ones.

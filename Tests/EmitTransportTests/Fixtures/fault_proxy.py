@@ -5,7 +5,7 @@ usage: fault_proxy.py LISTEN_PORT UPSTREAM_PORT FAULTS
 FAULTS is a comma-separated script applied to successive POST requests, then everything is
 forwarded: a status ("503", "429") answers it, with "raN" after it ("503ra1") also a Retry-After
 of N seconds; "drop" closes the connection without an answer, "slow" waits 2 s then forwards, "stall" 60 s,
-"ok" forwards. Prints "ready" when listening, and "POST N FAULT" as each POST arrives."""
+"ok" forwards; "502html" answers 502 with a proxy's multi-line HTML page. Prints "ready" when listening, and "POST N FAULT" as each POST arrives."""
 import http.client
 import http.server
 import sys
@@ -46,7 +46,15 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             fault = script[n] if n < len(script) else "ok"
             sys.stdout.write("POST %d %s\n" % (n, fault))  # one line each (tests wait on them)
             sys.stdout.flush()
-        if fault[:3].isdigit():
+        if fault == "502html":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+        elif fault[:3].isdigit():
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(int(fault[:3]))
             if fault[3:].startswith("ra"):
