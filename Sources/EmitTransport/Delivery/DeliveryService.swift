@@ -34,6 +34,7 @@ public final class DeliveryService: Service {
         var pause = 1.0
         var saidPause: String?
         while true {
+            let began = ContinuousClock.now
             do {
                 result = .success(try await withGracefulShutdownHandler {
                     try await flusher.run()
@@ -46,6 +47,8 @@ public final class DeliveryService: Service {
             // A following flush (a daemon's delivery) outlives a full disk: the events stay
             // pending, and it tries again, said once per cause, until it can mark them.
             guard case .failure(let error) = result, error is DatabaseError, flusher.options.follow, !flusher.isFinishing else { break }
+            // A flush that ran a while before failing again starts its waits from 1 s again.
+            if ContinuousClock.now - began > .seconds(Self.longestStoragePause) { pause = 1 }
             let reason = StorageFailure.describe(error, at: flusher.outbox.path)
             if reason != saidPause {
                 flusher.log("the outbox \(flusher.outbox.path) failed: \(reason); delivery waits and tries again (every \(Int(Self.longestStoragePause)) s at most)")
